@@ -1,0 +1,77 @@
+"""Byte-stable files: JSON with sorted keys and rounded floats, weights as state_dicts."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import pickle
+import zipfile
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from attnbench.errors import DataFileError
+
+FLOAT_DIGITS = 6
+
+
+def _rounded(value: object) -> object:
+    if isinstance(value, float):
+        return round(value, FLOAT_DIGITS)
+    if isinstance(value, dict):
+        return {key: _rounded(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_rounded(item) for item in value]
+    return value
+
+
+def write_json(path: str | Path, obj: object) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(_rounded(obj), indent=1, sort_keys=True) + "\n")
+
+
+def read_json(path: str | Path) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise DataFileError(f"{path}: file not found (run `dvc repro` to produce it)")
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise DataFileError(f"{path}: corrupt JSON file ({exc})") from None
+
+
+def md5_bytes(data: bytes) -> str:
+    return hashlib.md5(data).hexdigest()
+
+
+def save_weights(model: nn.Module, path: str | Path) -> str:
+    """Write the model's state_dict; returns its md5.
+
+    torch.save names the archive after the file it writes to, so saving through a
+    buffer keeps the bytes independent of the path.
+    """
+    buffer = io.BytesIO()
+    torch.save(model.state_dict(), buffer)
+    data = buffer.getvalue()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return md5_bytes(data)
+
+
+def load_weights(model: nn.Module, path: str | Path) -> str:
+    """Load a state_dict written by save_weights into `model`; returns the file's md5."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataFileError(f"{path}: weights file not found (run the train stage first)")
+    data = path.read_bytes()
+    try:
+        state = torch.load(io.BytesIO(data), weights_only=True)
+        model.load_state_dict(state)
+    except (RuntimeError, zipfile.BadZipFile, pickle.UnpicklingError, EOFError, KeyError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DataFileError(f"{path}: corrupt or incompatible weights file ({first})") from None
+    return md5_bytes(data)

@@ -1,0 +1,114 @@
+"""Prepared data files, padding, and the LightningDataModule over them.
+
+Each split is a TSV file with the header `split<TAB>source<TAB>target`; sequences are
+space-separated token ids. Plain text keeps the files byte-stable and readable.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytorch_lightning as pl
+import torch
+from torch import Tensor
+from torch.utils.data import DataLoader
+
+from attnbench.errors import DataFileError
+from attnbench.tasks import EOS, PAD, SOS, Example
+
+HEADER = "split\tsource\ttarget"
+SPLITS = ("train", "val", "test")
+
+
+def split_path(data_dir: str | Path, split: str) -> Path:
+    return Path(data_dir) / f"{split}.tsv"
+
+
+def write_examples(path: Path, examples: list[Example]) -> None:
+    lines = [HEADER]
+    for ex in examples:
+        lines.append(f"{ex.split}\t{' '.join(map(str, ex.source))}\t{' '.join(map(str, ex.target))}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n")
+
+
+def read_examples(path: str | Path) -> list[Example]:
+    """Parse one split file; any problem names the file and the line."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataFileError(f"{path}: data file not found (run `dvc repro` to prepare the data)")
+    try:
+        lines = path.read_text().splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataFileError(f"{path}: cannot read data file ({exc})") from None
+    if not lines or lines[0] != HEADER:
+        raise DataFileError(f"{path}: corrupt data file (expected header {HEADER!r})")
+    examples = []
+    for number, line in enumerate(lines[1:], start=2):
+        try:
+            split, source, target = line.split("\t")
+            example = Example(split, tuple(map(int, source.split())), tuple(map(int, target.split())))
+        except ValueError:
+            raise DataFileError(f"{path}: corrupt data file at line {number}: {line[:60]!r}") from None
+        if not example.source or not example.target or example.target[-1] != EOS:
+            raise DataFileError(f"{path}: corrupt data file at line {number}: {line[:60]!r}")
+        examples.append(example)
+    if not examples:
+        raise DataFileError(f"{path}: data file holds no examples")
+    return examples
+
+
+@dataclass
+class Batch:
+    src: Tensor  # (B, S) source ids, PAD-padded
+    tgt_in: Tensor  # (B, T) SOS + target[:-1], decoder input under teacher forcing
+    tgt_out: Tensor  # (B, T) target ending in EOS, PAD-padded
+
+    def __len__(self) -> int:
+        return self.src.size(0)
+
+
+def _pad(rows: list[tuple[int, ...]]) -> Tensor:
+    out = torch.full((len(rows), max(map(len, rows))), PAD, dtype=torch.long)
+    for i, row in enumerate(rows):
+        out[i, : len(row)] = torch.tensor(row, dtype=torch.long)
+    return out
+
+
+def collate(examples: list[Example]) -> Batch:
+    return Batch(
+        src=_pad([ex.source for ex in examples]),
+        tgt_in=_pad([(SOS,) + ex.target[:-1] for ex in examples]),
+        tgt_out=_pad([ex.target for ex in examples]),
+    )
+
+
+class SeqDataModule(pl.LightningDataModule):
+    """Reads the prepared files once; shuffling draws from its own seeded generator."""
+
+    def __init__(self, data_dir: str | Path, batch_size: int, seed: int):
+        super().__init__()
+        self.data_dir = Path(data_dir)
+        self.batch_size = batch_size
+        self.seed = seed
+        self.splits: dict[str, list[Example]] = {}
+
+    def setup(self, stage: str | None = None) -> None:
+        for split in ("train", "val"):
+            if split not in self.splits:
+                self.splits[split] = read_examples(split_path(self.data_dir, split))
+
+    def train_dataloader(self) -> DataLoader:
+        generator = torch.Generator().manual_seed(self.seed)
+        return DataLoader(
+            self.splits["train"],
+            batch_size=self.batch_size,
+            shuffle=True,
+            drop_last=True,
+            collate_fn=collate,
+            generator=generator,
+        )
+
+    def val_dataloader(self) -> DataLoader:
+        return DataLoader(self.splits["val"], batch_size=256, collate_fn=collate)

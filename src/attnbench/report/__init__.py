@@ -1,0 +1,1 @@
+"""Aggregation, figures and the markdown report of a study."""

@@ -1,0 +1,63 @@
+"""Process set-up shared by every stage: offline environment, threads, seeding."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from pathlib import Path
+
+# Set before mlflow or dvc is imported anywhere in the process (PITFALLS.md "No network").
+OFFLINE_ENV = {
+    "MLFLOW_DISABLE_TELEMETRY": "true",
+    "DO_NOT_TRACK": "true",
+    "DVC_NO_ANALYTICS": "1",
+    "MLFLOW_SKIP_PIP_REQUIREMENTS_CHECK": "true",
+    # An unreachable tracking server fails in seconds, not after minutes of back-off.
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "10",
+    "GIT_PYTHON_REFRESH": "quiet",
+}
+
+
+class Terminated(SystemExit):
+    """Raised in the main thread when the process receives SIGTERM."""
+
+
+def offline_defaults() -> None:
+    """Default the environment so nothing in this process phones home."""
+    for key, value in OFFLINE_ENV.items():
+        os.environ.setdefault(key, value)
+
+
+def _raise_terminated(signum, frame):  # noqa: ARG001 - signal handler signature
+    raise Terminated(128 + signum)
+
+
+def setup_process(threads: int) -> None:
+    """Fix thread counts and turn SIGTERM into an exception that run guards can see."""
+    import torch
+
+    offline_defaults()
+    torch.set_num_threads(threads)
+    signal.signal(signal.SIGTERM, _raise_terminated)
+
+
+def seed_all(seed: int) -> None:
+    """Seed python, numpy and torch (workers too) for one training run."""
+    from lightning_fabric.utilities.seed import seed_everything
+
+    seed_everything(seed, workers=True, verbose=False)
+
+
+def project_root() -> Path:
+    """The repository the study belongs to.
+
+    DVC runs stages from the repository root; queued experiments run in a temporary copy
+    and point DVC_ROOT at the original, which is where the tracking store must stay.
+    """
+    return Path(os.environ.get("DVC_ROOT") or Path.cwd()).resolve()
+
+
+def is_terminal() -> bool:
+    return sys.stdout.isatty()

@@ -1,0 +1,142 @@
+"""Stage `evaluate@{task}-{variant}`: greedy free-running decoding of the test set.
+
+Writes reports/eval/{task}/{variant}.json (accuracy per seed and length, plus the
+attention weights of one fixed test example) and logs the accuracy-vs-length curve into
+the MLflow run that trained each weights file (metric step = sequence length).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from attnbench import runtime, tracking
+from attnbench.artifacts import load_weights, write_json
+from attnbench.config import Params, load_params
+from attnbench.data import collate, read_examples, split_path
+from attnbench.decode import greedy_decode, score
+from attnbench.errors import ConfigError
+from attnbench.models import build_model
+from attnbench.stages import base_parser, stage_entry
+from attnbench.stages.train import run_params
+from attnbench.tasks import Example, vocab_total
+
+
+def accuracy_by_length(model: nn.Module, examples: list[Example]) -> list[dict]:
+    """One row per test length: n, exact-match (seq_acc) and per-token (tok_acc) accuracy."""
+    by_length: dict[int, list[Example]] = defaultdict(list)
+    for ex in examples:
+        by_length[ex.length].append(ex)
+    rows = []
+    model.eval()
+    for length in sorted(by_length):
+        group = by_length[length]
+        batch = collate(group)  # one length per batch: no source padding
+        decoded = greedy_decode(model, batch.src, max_len=batch.tgt_out.size(1))
+        scores = score(decoded.tokens, batch.tgt_out)
+        rows.append({
+            "length": length,
+            "split": group[0].split,
+            "n": len(group),
+            "seq_correct": int(scores.seq_correct.sum()),
+            "tok_correct": int(scores.tok_correct.sum()),
+            "tok_total": int(scores.tok_total.sum()),
+        })
+    for row in rows:
+        row["seq_acc"] = row["seq_correct"] / row["n"]
+        row["tok_acc"] = row["tok_correct"] / row["tok_total"]
+    return rows
+
+
+def heatmap_example(examples: list[Example], longest_trained: int) -> Example:
+    """The fixed example whose attention the report draws: the first test example of the
+    longest training length."""
+    return next(ex for ex in examples if ex.length == longest_trained)
+
+
+def attention_of(model: nn.Module, example: Example) -> dict | None:
+    batch = collate([example])
+    decoded = greedy_decode(model, batch.src, max_len=batch.tgt_out.size(1))
+    if decoded.weights is None:
+        return None
+    steps = decoded.weights.size(1)
+    return {
+        "source": list(example.source),
+        "target": list(example.target),
+        "prediction": decoded.tokens[0, :steps].tolist(),
+        "weights": decoded.weights[0].tolist(),  # (T, S)
+    }
+
+
+def log_to_mlflow(client, experiment_id: str, params: Params, task: str, variant: str,
+                  seed: int, md5: str, rows: list[dict]) -> None:
+    """Log into the run that trained these weights; recreate it if the store lost it
+    (for example when DVC restored the weights from its run-cache)."""
+    tags = {tracking.TAG_TASK: task, tracking.TAG_VARIANT: variant, tracking.TAG_SEED: str(seed),
+            tracking.TAG_WEIGHTS_MD5: md5}
+    run_id = tracking.find_run(client, experiment_id, tags)
+    created = run_id is None
+    if created:
+        run_id = tracking.create_run(
+            client, experiment_id, tracking.run_name(task, variant, seed),
+            tracking.base_tags("train", **tags, **{tracking.TAG_RESTORED: "true"}),
+        )
+        tracking.log_params(client, run_id, run_params(params, task, variant, seed))
+    now = int(time.time() * 1000)
+    for metric in ("seq_acc", "tok_acc"):
+        tracking.log_metric_series(
+            client, run_id, f"test/{metric}", [(r["length"], r[metric]) for r in rows], now
+        )
+        for split in ("in_distribution", "extrapolation"):
+            chosen = [r for r in rows if r["split"] == split]
+            if chosen:
+                mean = sum(r[metric] for r in chosen) / len(chosen)
+                tracking.log_metric_series(client, run_id, f"test/{metric}_{split}", [(0, mean)], now)
+    if created:
+        client.set_terminated(run_id, "FINISHED")
+
+
+def main(args: argparse.Namespace) -> None:
+    params = load_params(args.params)
+    if args.task not in params.study.tasks or args.variant not in params.study.variants:
+        raise ConfigError(f"{args.task}/{args.variant} is not part of the study in {args.params}")
+    runtime.setup_process(params.runtime.threads)
+    examples = read_examples(split_path(f"data/{args.task}", "test"))
+    model_dir = Path(f"models/{args.task}/{args.variant}")
+    client, experiment_id = tracking.connect(params.tracking.experiment)
+
+    results, example_attention = [], None
+    for seed in params.study.seeds:
+        torch.manual_seed(seed)
+        model = build_model(params.variants[args.variant], params.model,
+                            vocab_total(params.data.vocab_size))
+        md5 = load_weights(model, model_dir / f"seed{seed}.pt")
+        rows = accuracy_by_length(model, examples)
+        log_to_mlflow(client, experiment_id, params, args.task, args.variant, seed, md5, rows)
+        results += [{"seed": seed, **row} for row in rows]
+        if example_attention is None:
+            example = heatmap_example(examples, params.data.train_lengths.max)
+            example_attention = attention_of(model, example)
+            if example_attention is not None:
+                example_attention["seed"] = seed
+        mean = sum(r["seq_acc"] for r in rows) / len(rows)
+        print(f"evaluate {args.task}/{args.variant}/{seed}: mean seq_acc over lengths {mean:.3f}")
+    write_json(
+        f"reports/eval/{args.task}/{args.variant}.json",
+        {"task": args.task, "variant": args.variant, "results": results,
+         "attention_example": example_attention},
+    )
+
+
+parser = base_parser(__doc__)
+parser.add_argument("--task", required=True)
+parser.add_argument("--variant", required=True)
+run = stage_entry(main, parser)
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,114 @@
+"""Stage `report`: aggregate every evaluation into the CSV, figures, metrics and report.md,
+and log the report to MLflow as the study's report run."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+from pathlib import Path
+
+from attnbench import runtime, tracking
+from attnbench.artifacts import read_json, write_json
+from attnbench.config import Params, load_params
+from attnbench.report import figures, markdown
+from attnbench.report.stats import CSV_COLUMNS, Curve, curves_from_rows
+from attnbench.stages import base_parser, stage_entry
+
+REPORTS = Path("reports")
+FIGURES = REPORTS / "figures"
+
+
+def collect_rows(params: Params) -> list[dict]:
+    rows = []
+    for task in params.study.tasks:
+        for variant in params.study.variants:
+            evaluation = read_json(REPORTS / "eval" / task / f"{variant}.json")
+            rows += [
+                {"task": task, "variant": variant, **{k: r[k] for k in CSV_COLUMNS[2:]}}
+                for r in evaluation["results"]
+                if r["seed"] in params.study.seeds
+            ]
+    return rows
+
+
+def write_csv(path: Path, rows: list[dict]) -> None:
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(CSV_COLUMNS)
+        for r in rows:
+            writer.writerow([r["task"], r["variant"], r["seed"], r["length"], r["split"], r["n"],
+                             f"{r['seq_acc']:.4f}", f"{r['tok_acc']:.4f}"])
+
+
+def write_plot_data(curves: dict[tuple[str, str], Curve], params: Params) -> None:
+    """reports/plots/{task}.csv: length and the mean seq_acc of each variant (dvc plots)."""
+    for task in params.study.tasks:
+        lengths = curves[(task, params.study.variants[0])].lengths
+        with (REPORTS / "plots" / f"{task}.csv").open("w", newline="") as handle:
+            writer = csv.writer(handle, lineterminator="\n")
+            writer.writerow(["length", *params.study.variants])
+            for n in lengths:
+                writer.writerow([n, *(f"{curves[(task, v)].at(n).mean:.4f}" for v in params.study.variants)])
+
+
+def metrics(curves: dict[tuple[str, str], Curve], params: Params) -> dict:
+    """Summary numbers for `dvc metrics diff`."""
+    return {
+        task: {
+            variant: {
+                "seq_acc_in_distribution": curves[(task, variant)].mean_over("in_distribution"),
+                "seq_acc_extrapolation": curves[(task, variant)].mean_over("extrapolation"),
+            }
+            for variant in params.study.variants
+        }
+        for task in params.study.tasks
+    }
+
+
+def log_report(params: Params, files: list[Path]) -> None:
+    client, experiment_id = tracking.connect(params.tracking.experiment)
+    run_id = tracking.create_run(client, experiment_id, "report", tracking.base_tags("report"))
+    with tracking.run_guard(client, run_id):
+        for path in files:
+            folder = path.parent.relative_to(REPORTS).as_posix()
+            client.log_artifact(run_id, str(path), artifact_path=None if folder == "." else folder)
+
+
+def main(args: argparse.Namespace) -> None:
+    params = load_params(args.params)
+    runtime.offline_defaults()
+    rows = collect_rows(params)
+    (REPORTS / "plots").mkdir(parents=True, exist_ok=True)
+    write_csv(REPORTS / "accuracy_by_length.csv", rows)
+    curves = curves_from_rows(rows)
+    write_plot_data(curves, params)
+    write_json(REPORTS / "metrics.json", metrics(curves, params))
+
+    tasks, variants = params.study.tasks, params.study.variants
+    figures.accuracy_by_length(curves, tasks, variants, params.data.train_lengths.max,
+                               FIGURES / "accuracy_by_length.png")
+    train_curves = {
+        (t, v): read_json(REPORTS / "train" / t / f"{v}.json")["curves"] for t in tasks for v in variants
+    }
+    figures.training_curves(train_curves, tasks, variants, FIGURES / "training_curves.png")
+    heatmap_tasks = []
+    for task in tasks:
+        examples = {}
+        for variant in variants:
+            example = read_json(REPORTS / "eval" / task / f"{variant}.json")["attention_example"]
+            if example is not None:
+                examples[variant] = example
+        if examples:
+            figures.attention_heatmaps(examples, task, FIGURES / f"attention_{task}.png")
+            heatmap_tasks.append(task)
+    (REPORTS / "report.md").write_text(markdown.render(curves, params, heatmap_tasks))
+    log_report(params, [REPORTS / "report.md", REPORTS / "accuracy_by_length.csv",
+                        *sorted(FIGURES.glob("*.png"))])
+    print(f"report: {len(rows)} rows -> {REPORTS / 'report.md'}")
+
+
+parser = base_parser(__doc__)
+run = stage_entry(main, parser)
+
+if __name__ == "__main__":
+    run()

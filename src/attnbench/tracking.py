@@ -1,0 +1,127 @@
+"""MLflow: the store, the study's experiment, run naming and tags, finding a run again.
+
+One run per (task, variant, seed), named `task/variant/seed`. Evaluation finds the run
+that trained a weights file by its md5 tag and logs into it.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from attnbench import runtime
+from attnbench.errors import TrackingError
+
+runtime.offline_defaults()  # before mlflow is imported
+
+from mlflow.entities import Metric, Param, RunStatus  # noqa: E402
+from mlflow.exceptions import MlflowException  # noqa: E402
+from mlflow.tracking import MlflowClient  # noqa: E402
+
+TAG_KIND = "attnbench.kind"  # "train" or "report"
+TAG_TASK, TAG_VARIANT, TAG_SEED = "task", "variant", "seed"
+TAG_WEIGHTS_MD5 = "weights_md5"
+TAG_DATA_MD5 = "data_md5"
+TAG_GIT_COMMIT = "git_commit"
+TAG_DVC_EXP = "dvc_exp_name"
+TAG_RESTORED = "restored_from_cache"
+
+
+def tracking_uri() -> str:
+    """MLFLOW_TRACKING_URI when set, else an absolute SQLite file at the repository root."""
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{runtime.project_root() / 'mlflow.db'}"
+
+
+def artifact_root() -> str:
+    return (runtime.project_root() / "mlartifacts").as_uri()
+
+
+def run_name(task: str, variant: str, seed: int) -> str:
+    return f"{task}/{variant}/{seed}"
+
+
+def git_commit(root: Path | None = None) -> str:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=root or runtime.project_root(),
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return out.stdout.strip()
+
+
+def connect(experiment: str) -> tuple[MlflowClient, str]:
+    """A client and the study's experiment id, creating the experiment if needed."""
+    uri = tracking_uri()
+    client = MlflowClient(tracking_uri=uri)
+    try:
+        found = client.get_experiment_by_name(experiment)
+        if found is not None:
+            return client, found.experiment_id
+        try:
+            return client, client.create_experiment(
+                experiment, artifact_location=f"{artifact_root()}/{experiment}"
+            )
+        except MlflowException:  # created meanwhile by a parallel stage
+            return client, client.get_experiment_by_name(experiment).experiment_id
+    except MlflowException as exc:
+        raise TrackingError(f"MLflow tracking store {uri} is not usable: {exc.message}") from None
+    except Exception as exc:  # network errors surface as requests/urllib exceptions
+        raise TrackingError(f"MLflow tracking store {uri} cannot be reached: {exc}") from None
+
+
+def base_tags(kind: str, **extra: str) -> dict[str, str]:
+    tags = {TAG_KIND: kind, TAG_GIT_COMMIT: git_commit(), **extra}
+    if os.environ.get("DVC_EXP_NAME"):
+        tags[TAG_DVC_EXP] = os.environ["DVC_EXP_NAME"]
+    return tags
+
+
+def create_run(client: MlflowClient, experiment_id: str, name: str, tags: dict[str, str]) -> str:
+    run = client.create_run(experiment_id, run_name=name, tags=tags)
+    return run.info.run_id
+
+
+def find_run(client: MlflowClient, experiment_id: str, tags: dict[str, str]) -> str | None:
+    """The newest run whose tags match all of `tags`, or None."""
+    query = " and ".join(f"tags.`{key}` = '{value}'" for key, value in sorted(tags.items()))
+    runs = client.search_runs(
+        [experiment_id], filter_string=query, order_by=["attributes.start_time DESC"], max_results=1
+    )
+    return runs[0].info.run_id if runs else None
+
+
+def log_params(client: MlflowClient, run_id: str, params: dict[str, object]) -> None:
+    items = [Param(key, str(value)) for key, value in sorted(params.items())]
+    for start in range(0, len(items), 100):
+        client.log_batch(run_id, params=items[start : start + 100])
+
+
+def log_metric_series(
+    client: MlflowClient, run_id: str, key: str, points: list[tuple[int, float]], timestamp: int
+) -> None:
+    """Log (step, value) points in one batch; the step is an int (here: a sequence length)."""
+    metrics = [Metric(key, float(value), timestamp, int(step)) for step, value in points]
+    for start in range(0, len(metrics), 1000):
+        client.log_batch(run_id, metrics=metrics[start : start + 1000])
+
+
+@contextmanager
+def run_guard(client: MlflowClient, run_id: str) -> Iterator[None]:
+    """Mark the run FINISHED on success, KILLED on SIGTERM/Ctrl-C, FAILED on any error."""
+    try:
+        yield
+    except (KeyboardInterrupt, runtime.Terminated):
+        client.set_terminated(run_id, RunStatus.to_string(RunStatus.KILLED))
+        raise
+    except BaseException:
+        client.set_terminated(run_id, RunStatus.to_string(RunStatus.FAILED))
+        raise
+    client.set_terminated(run_id, RunStatus.to_string(RunStatus.FINISHED))
