@@ -7,6 +7,7 @@ that trained a weights file by its md5 tag and logs into it.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -71,10 +72,19 @@ def connect(experiment: str) -> tuple[MlflowClient, str]:
             )
         except MlflowException:  # created meanwhile by a parallel stage
             return client, client.get_experiment_by_name(experiment).experiment_id
-    except MlflowException as exc:
-        raise TrackingError(f"MLflow tracking store {uri} is not usable: {exc.message}") from None
-    except Exception as exc:  # network errors surface as requests/urllib exceptions
-        raise TrackingError(f"MLflow tracking store {uri} cannot be reached: {exc}") from None
+    except Exception as exc:  # MlflowException, or a requests/urllib error underneath
+        raise TrackingError(_explain(uri, exc)) from None
+
+
+def _explain(uri: str, exc: Exception) -> str:
+    """One readable line for a store that cannot be used."""
+    text = getattr(exc, "message", None) or str(exc)
+    if uri.startswith(("http://", "https://")) and ("Max retries" in text or "connect" in text.lower()):
+        reason = re.search(r"\[Errno -?\d+\] ([^'\"]+)", text)
+        why = reason.group(1) if reason else "no answer"
+        return (f"MLflow tracking server {uri} cannot be reached ({why}); start it, or unset "
+                "MLFLOW_TRACKING_URI to use the local SQLite store")
+    return f"MLflow tracking store {uri} is not usable: {text.splitlines()[0] if text else exc!r}"
 
 
 def base_tags(kind: str, **extra: str) -> dict[str, str]:

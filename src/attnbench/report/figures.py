@@ -49,8 +49,11 @@ def attention_heatmaps(examples: dict[str, dict], task: str, path: Path) -> None
     for ax, (variant, example) in zip(axes[0], examples.items()):
         weights = example["weights"]  # (T, S)
         image = ax.imshow(weights, cmap="viridis", vmin=0.0, vmax=1.0, aspect="auto")
-        ax.set(title=f"{task}: {variant} (seed {example['seed']})",
-               xlabel="source position", ylabel="output step")
+        correct = example["prediction"] == example["target"]
+        ax.set_xticks(range(len(example["source"])), [str(t) for t in example["source"]], fontsize=7)
+        ax.set_yticks(range(len(weights)), [str(t) for t in example["prediction"]], fontsize=7)
+        ax.set(title=f"{task}: {variant} (seed {example['seed']}, {'correct' if correct else 'wrong'})",
+               xlabel="source token", ylabel="predicted token (2 = EOS)")
         fig.colorbar(image, ax=ax, fraction=0.046)
     fig.tight_layout()
     save(fig, path)

@@ -102,6 +102,7 @@ def main(args: argparse.Namespace) -> None:
         raise ConfigError(f"{args.task}/{args.variant} is not part of the study in {args.params}")
     runtime.setup_process(params.runtime.threads)
     warnings.filterwarnings("ignore", ".*does not have many workers.*")
+    warnings.filterwarnings("ignore", ".*LeafSpec.*")  # Lightning 2.6.6 on torch 2.13
     if not runtime.is_terminal():
         logging.getLogger("pytorch_lightning.utilities.rank_zero").setLevel(logging.WARNING)
 

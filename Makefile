@@ -1,0 +1,39 @@
+# Two commands do everything on a fresh machine: `make repro` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+# Stage commands say `python`: the project's interpreter must come first on PATH.
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+export DVC_NO_ANALYTICS := 1
+export MLFLOW_DISABLE_TELEMETRY := true
+export DO_NOT_TRACK := true
+
+.PHONY: install repro test smoke ui bench clean
+
+install: $(STAMP)
+
+# Reinstalls only when the dependencies change; a second `make install` is instant.
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]' 2>&1 \
+		| grep -v "is ignored: it is neither a file nor a directory" || true
+	$(BIN)/python -c "import attnbench, torch, pytorch_lightning, mlflow, dvc, pytest"
+	touch $(STAMP)
+
+repro: install
+	$(BIN)/dvc repro
+
+test: install
+	$(BIN)/python -m pytest
+
+smoke: install
+	$(BIN)/python -m attnbench.workspace --profile profiles/smoke.yaml
+
+ui: install
+	$(BIN)/mlflow ui --host 127.0.0.1 --port 5000 \
+		--backend-store-uri sqlite:///$(CURDIR)/mlflow.db \
+		--default-artifact-root $(CURDIR)/mlartifacts
+
+clean:
+	rm -rf $(VENV) .pytest_cache dvc_plots

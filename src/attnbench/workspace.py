@@ -1,0 +1,108 @@
+"""Run the real pipeline in a throwaway copy of the repository (used by `make smoke` and
+the end-to-end tests), leaving the working tree untouched.
+
+    python -m attnbench.workspace --profile profiles/smoke.yaml [--keep DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from attnbench.runtime import OFFLINE_ENV
+
+GIT_IDENTITY = ["-c", "user.name=attnbench", "-c", "user.email=attnbench@localhost"]
+# Paths of DVC outputs whose bytes must not depend on where or when the pipeline ran.
+OUTPUT_DIRS = ("data", "models", "reports")
+
+
+def repo_files(repo: Path) -> list[str]:
+    """Tracked files plus untracked ones git does not ignore: the working tree as it is."""
+    out = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+        cwd=repo, capture_output=True, text=True, check=True,
+    )
+    return [name for name in out.stdout.split("\0") if name and (repo / name).is_file()]
+
+
+def make_workspace(repo: Path, dest: Path, profile: Path | None) -> Path:
+    """Copy the working tree to dest, swap in the profile as params.yaml, commit it."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in repo_files(repo):
+        if name == "dvc.lock" or name.startswith("reports/"):
+            continue  # results of the default study; the copy makes its own
+        target = dest / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(repo / name, target)
+    if profile is not None:
+        shutil.copyfile(profile, dest / "params.yaml")
+    git = ["git", *GIT_IDENTITY]
+    subprocess.run([*git, "init", "-q"], cwd=dest, check=True)
+    subprocess.run([*git, "add", "-A"], cwd=dest, check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "workspace"], cwd=dest, check=True)
+    return dest
+
+
+def pipeline_env(workspace: Path) -> dict[str, str]:
+    """Environment for DVC in the workspace: this interpreter first on PATH (stage commands
+    say `python`), offline, and the workspace's own MLflow store."""
+    env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "DVC_ROOT")}
+    env.update(OFFLINE_ENV)
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    return env
+
+
+def dvc(workspace: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "dvc", *args], cwd=workspace, env=pipeline_env(workspace),
+        capture_output=True, text=True, check=check,
+    )
+
+
+def start_repro(workspace: Path, log: Path) -> subprocess.Popen:
+    """Start `dvc repro` in the workspace, output to `log`; returns the process."""
+    handle = log.open("w")
+    return subprocess.Popen(
+        [sys.executable, "-m", "dvc", "repro"], cwd=workspace, env=pipeline_env(workspace),
+        stdout=handle, stderr=subprocess.STDOUT,
+    )
+
+
+def output_files(workspace: Path) -> dict[str, bytes]:
+    """Every DVC output file plus dvc.lock, by relative path."""
+    files = {"dvc.lock": (workspace / "dvc.lock").read_bytes()}
+    for top in OUTPUT_DIRS:
+        for path in sorted((workspace / top).rglob("*")):
+            if path.is_file():
+                files[path.relative_to(workspace).as_posix()] = path.read_bytes()
+    return files
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser.add_argument("--profile", type=Path, default=Path("profiles/smoke.yaml"))
+    parser.add_argument("--keep", type=Path, help="run in this directory and keep it")
+    args = parser.parse_args()
+    repo = Path.cwd()
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="attnbench-smoke-") as tmp:
+        workspace = make_workspace(repo, args.keep or Path(tmp) / "repo", args.profile)
+        print(f"smoke: running `dvc repro` with {args.profile} in {workspace}", flush=True)
+        result = subprocess.run([sys.executable, "-m", "dvc", "repro"], cwd=workspace,
+                                env=pipeline_env(workspace))
+        if result.returncode != 0:
+            sys.exit(f"smoke: dvc repro failed (exit {result.returncode})")
+        status = dvc(workspace, "status")
+        print(status.stdout.strip())
+        print((workspace / "reports" / "report.md").read_text().split("## Accuracy")[0])
+    print(f"smoke: passed in {time.perf_counter() - started:.0f} s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,37 @@
+"""Shared fixtures: a tiny study configuration and a private MLflow store per test."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from attnbench.config import Params, parse_params
+
+REPO = Path(__file__).resolve().parents[1]
+SMOKE_PROFILE = REPO / "profiles" / "smoke.yaml"
+
+
+def smoke_raw() -> dict:
+    return yaml.safe_load(SMOKE_PROFILE.read_text())
+
+
+@pytest.fixture
+def raw_params() -> dict:
+    """The smoke profile as a plain mapping, for tests that change a value."""
+    return smoke_raw()
+
+
+@pytest.fixture
+def params() -> Params:
+    return parse_params(smoke_raw())
+
+
+@pytest.fixture
+def mlflow_store(tmp_path, monkeypatch) -> str:
+    """A fresh SQLite tracking store for this test only."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.setenv("DVC_ROOT", str(tmp_path))
+    return uri

@@ -1,0 +1,97 @@
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from attnbench.config import load_params, parse_params
+from attnbench.errors import ConfigError
+from conftest import REPO
+
+
+def error_of(raw) -> str:
+    with pytest.raises(ConfigError) as info:
+        parse_params(raw)
+    return str(info.value)
+
+
+def test_default_study_and_smoke_profile_are_valid():
+    default = load_params(REPO / "params.yaml")
+    assert default.study.variants == ["lstm", "bahdanau"]
+    assert len(default.study.seeds) >= 3
+    load_params(REPO / "profiles" / "smoke.yaml")
+
+
+def test_typo_names_the_key(raw_params):
+    raw_params["train"]["lrr"] = 0.1
+    assert error_of(raw_params) == "params.yaml: train.lrr: Extra inputs are not permitted"
+
+
+def test_wrong_type_names_the_key(raw_params):
+    raw_params["train"]["max_steps"] = "many"
+    message = error_of(raw_params)
+    assert message.startswith("params.yaml: train.max_steps: ") and "'many'" in message
+
+
+def test_negative_length_names_the_key(raw_params):
+    raw_params["data"]["train_lengths"]["min"] = -3
+    assert "data.train_lengths.min: Input should be greater than 0" in error_of(raw_params)
+
+
+def test_empty_task_list(raw_params):
+    raw_params["study"]["tasks"] = []
+    assert "study.tasks: List should have at least 1 item" in error_of(raw_params)
+
+
+def test_unknown_task(raw_params):
+    raw_params["study"]["tasks"] = ["copy", "sorting"]
+    assert "study.tasks: unknown task 'sorting'" in error_of(raw_params)
+
+
+def test_unknown_variant_in_study(raw_params):
+    raw_params["study"]["variants"] = ["lstm", "transformr"]
+    assert "study.variants: unknown variant 'transformr'" in error_of(raw_params)
+
+
+def test_unknown_attention(raw_params):
+    raw_params["variants"]["bahdanau"]["attention"] = "additiv"
+    assert "variants.bahdanau.attention: unknown attention 'additiv'" in error_of(raw_params)
+
+
+def test_impossible_ranges(raw_params):
+    raw_params["data"]["train_lengths"] = {"min": 8, "max": 4}
+    assert "data.train_lengths: min (8) must not exceed max (4)" in error_of(raw_params)
+    raw_params["data"]["train_lengths"] = {"min": 2, "max": 10}
+    assert "test_max_length (8) must be at least train_lengths.max (10)" in error_of(raw_params)
+
+
+def test_pyyaml_string_floats_are_numbers(raw_params):
+    # PyYAML reads 1e-3 (no dot) as the string "1e-3"; the config must still take it.
+    raw_params["train"]["lr"] = yaml.safe_load("lr: 1e-3")["lr"]
+    assert isinstance(raw_params["train"]["lr"], str)
+    assert parse_params(raw_params).train.lr == pytest.approx(1e-3)
+
+
+def test_params_are_frozen(params):
+    with pytest.raises(Exception):
+        params.train.lr = 1.0
+
+
+def test_stage_exits_nonzero_with_one_line(tmp_path, raw_params):
+    raw_params["train"]["batch_sise"] = 8
+    bad = tmp_path / "params.yaml"
+    bad.write_text(yaml.safe_dump(raw_params))
+    result = subprocess.run(
+        [sys.executable, "-m", "attnbench.stages.prepare", "--task", "copy", "--params", str(bad)],
+        cwd=tmp_path, capture_output=True, text=True,
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        f"error: {bad}: train.batch_sise: Extra inputs are not permitted"
+    ]
+    assert not (tmp_path / "data").exists()
+
+
+def test_missing_params_file(tmp_path):
+    with pytest.raises(ConfigError, match="cannot read params file"):
+        load_params(tmp_path / "nope.yaml")

@@ -1,0 +1,113 @@
+import pytest
+import torch
+import torch.nn.functional as F
+
+from attnbench.config import ModelConfig, VariantConfig
+from attnbench.data import collate
+from attnbench.decode import greedy_decode, score
+from attnbench.models import build_model
+from attnbench.models.rnn_seq2seq import top_hidden
+from attnbench.tasks import PAD, generate_splits, vocab_total
+
+VOCAB = 6
+SIZES = ModelConfig(embed_dim=8, hidden_dim=16)
+VARIANTS = {
+    "lstm": VariantConfig(arch="rnn", cell="lstm", attention="none"),
+    "bahdanau": VariantConfig(arch="rnn", cell="lstm", attention="additive"),
+    "gru_additive": VariantConfig(arch="rnn", cell="gru", attention="additive"),
+    "elman": VariantConfig(arch="rnn", cell="rnn", attention="none"),
+}
+
+
+def model_for(name, seed=0):
+    torch.manual_seed(seed)
+    return build_model(VARIANTS[name], SIZES, vocab_total(VOCAB)).eval()
+
+
+def mixed_batch(seed=0, n=12):
+    examples = generate_splits("reverse", VOCAB, (2, 7), 7, n, 2, 1, seed=seed)["train"]
+    return collate(examples)
+
+
+def stepwise_logits(model, src, tgt_in):
+    """Reference: teacher forcing as an explicit loop over model.step."""
+    encoded = model.encode(src)
+    state = model.start(encoded)
+    logits = []
+    for t in range(tgt_in.size(1)):
+        step = model.step(tgt_in[:, t], state, encoded)
+        state = step.state
+        logits.append(step.logits)
+    return torch.stack(logits, 1)
+
+
+@pytest.mark.parametrize("name", sorted(VARIANTS))
+def test_forward_equals_the_step_by_step_path(name):
+    model, batch = model_for(name), mixed_batch()
+    torch.testing.assert_close(model(batch.src, batch.tgt_in).logits, stepwise_logits(model, batch.src, batch.tgt_in))
+
+
+@pytest.mark.parametrize("name", sorted(VARIANTS))
+def test_padding_does_not_change_any_sequence(name):
+    model, batch = model_for(name), mixed_batch()
+    batched = model(batch.src, batch.tgt_in).logits
+    for i in range(len(batch)):
+        n = int((batch.src[i] != PAD).sum())
+        t = int((batch.tgt_out[i] != PAD).sum())
+        alone = model(batch.src[i : i + 1, :n], batch.tgt_in[i : i + 1, :t]).logits
+        torch.testing.assert_close(batched[i, :t], alone[0], atol=1e-5, rtol=1e-4)
+
+
+def test_fixed_context_is_the_encoders_last_real_state():
+    model, batch = model_for("lstm"), mixed_batch()
+    encoded = model.encode(batch.src)
+    last = (batch.src != PAD).sum(1) - 1
+    torch.testing.assert_close(top_hidden(encoded.final), encoded.memory[torch.arange(len(batch)), last])
+
+
+def test_attention_weights_over_the_source_skip_padding():
+    model, batch = model_for("bahdanau"), mixed_batch()
+    weights = model(batch.src, batch.tgt_in).weights  # (B, T, S)
+    keep = batch.src != PAD
+    assert torch.all(weights.masked_select(~keep[:, None, :].expand_as(weights)) == 0)
+    torch.testing.assert_close(weights.sum(-1), torch.ones(weights.shape[:2]))
+    assert model_for("lstm")(batch.src, batch.tgt_in).weights is None
+
+
+@pytest.mark.parametrize("name", ["lstm", "bahdanau"])
+def test_greedy_equals_teacher_forced_argmax_on_its_own_output(name):
+    """Free-running decoding must be the same computation as teacher forcing fed with the
+    decoder's own previous outputs (any model, trained or not)."""
+    model, batch = model_for(name, seed=3), mixed_batch()
+    steps = batch.tgt_out.size(1)
+    decoded = greedy_decode(model, batch.src, max_len=steps)
+    for i in range(len(batch)):
+        tokens = decoded.tokens[i]
+        n = int((batch.src[i] != PAD).sum())
+        stop = int((tokens != PAD).sum())
+        tgt_in = torch.cat([torch.tensor([1]), tokens[: stop - 1]])[None]  # SOS + own outputs
+        teacher = model(batch.src[i : i + 1, :n], tgt_in).logits.argmax(-1)[0]
+        assert teacher.tolist() == tokens[:stop].tolist()
+
+
+@pytest.mark.parametrize("name", ["lstm", "bahdanau"])
+def test_a_perfect_model_decodes_greedily_like_teacher_forcing(name):
+    """Overfit a tiny fixed batch of copy; then greedy output == teacher-forced argmax == target."""
+    examples = generate_splits("copy", VOCAB, (3, 5), 5, 16, 2, 1, seed=0)["train"]
+    batch = collate(examples)
+    torch.manual_seed(0)
+    model = build_model(VARIANTS[name], ModelConfig(embed_dim=16, hidden_dim=32), vocab_total(VOCAB))
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    for _ in range(400):
+        logits = model(batch.src, batch.tgt_in).logits
+        loss = F.cross_entropy(logits.flatten(0, 1), batch.tgt_out.flatten(), ignore_index=PAD)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    model.eval()
+    with torch.no_grad():
+        teacher = model(batch.src, batch.tgt_in).logits.argmax(-1).masked_fill(batch.tgt_out == PAD, PAD)
+    decoded = greedy_decode(model, batch.src, max_len=batch.tgt_out.size(1))
+    assert torch.equal(teacher, batch.tgt_out), "the model did not fit the batch"
+    assert torch.equal(decoded.tokens, teacher)
+    assert bool(score(decoded.tokens, batch.tgt_out).seq_correct.all())

@@ -1,0 +1,125 @@
+"""End to end: the real `dvc repro` (Lightning, MLflow in SQLite) on the smoke profile,
+in two throwaway copies of the repository at different paths, run side by side."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from attnbench.config import load_params
+from attnbench.report.stats import CSV_COLUMNS
+from attnbench.workspace import dvc, make_workspace, output_files, start_repro
+from conftest import REPO, SMOKE_PROFILE
+
+
+@pytest.fixture(scope="session")
+def workspaces(tmp_path_factory):
+    """Two complete smoke runs: (first, second) workspace paths."""
+    root = tmp_path_factory.mktemp("pipeline")
+    paths = [root / "one" / "repo", root / "two" / "nested" / "attnbench"]
+    procs = []
+    for path in paths:
+        make_workspace(REPO, path, SMOKE_PROFILE)
+        procs.append(start_repro(path, path.parent / "repro.log"))
+    for path, proc in zip(paths, procs):
+        if proc.wait(timeout=900) != 0:
+            log = (path.parent / "repro.log").read_text()
+            pytest.fail(f"dvc repro failed in {path}:\n{log[-4000:]}")
+    return paths
+
+
+@pytest.fixture(scope="session")
+def study():
+    return load_params(SMOKE_PROFILE)
+
+
+def read_csv(path):
+    with path.open() as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_outputs_cover_the_whole_study(workspaces, study):
+    ws = workspaces[0]
+    rows = read_csv(ws / "reports" / "accuracy_by_length.csv")
+    assert tuple(rows[0].keys()) == CSV_COLUMNS
+    lengths = range(study.data.train_lengths.min, study.data.test_max_length + 1)
+    expected = {(t, v, str(s), str(n)) for t in study.study.tasks for v in study.study.variants
+                for s in study.study.seeds for n in lengths}
+    assert {(r["task"], r["variant"], r["seed"], r["length"]) for r in rows} == expected
+    assert len(rows) == len(expected)
+    assert {r["split"] for r in rows} == {"in_distribution", "extrapolation"}
+    for r in rows:
+        assert 0.0 <= float(r["seq_acc"]) <= float(r["tok_acc"]) + 1e-9 <= 1.0 + 1e-9
+        assert r["n"] == str(study.data.n_test_per_length)
+    for name in ("report.md", "metrics.json", "figures/accuracy_by_length.png",
+                 "figures/attention_copy.png", "figures/training_curves.png", "plots/copy.csv"):
+        assert (ws / "reports" / name).stat().st_size > 0, name
+    report = (ws / "reports" / "report.md").read_text()
+    assert "## Findings" in report and "![accuracy by length](figures/accuracy_by_length.png)" in report
+
+
+def test_pipeline_is_up_to_date_after_repro(workspaces):
+    status = dvc(workspaces[0], "status", "--json")
+    assert json.loads(status.stdout) == {}
+
+
+def test_mlflow_has_one_run_per_task_variant_seed(workspaces, study):
+    ws = workspaces[0]
+    client = MlflowClient(f"sqlite:///{ws / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name(study.tracking.experiment)
+    assert experiment.artifact_location.startswith((ws / "mlartifacts").as_uri())
+    runs = client.search_runs([experiment.experiment_id], "tags.`attnbench.kind` = 'train'")
+    names = sorted(r.info.run_name for r in runs)
+    assert names == sorted(f"{t}/{v}/{s}" for t in study.study.tasks
+                           for v in study.study.variants for s in study.study.seeds)
+    lengths = list(range(study.data.train_lengths.min, study.data.test_max_length + 1))
+    for run in runs:
+        tags, info = run.data.tags, run.info
+        assert info.status == "FINISHED"
+        task, variant, seed = info.run_name.split("/")
+        assert (tags["task"], tags["variant"], tags["seed"]) == (task, variant, seed)
+        weights = (ws / "models" / task / variant / f"seed{seed}.pt").read_bytes()
+        assert tags["weights_md5"] == hashlib.md5(weights).hexdigest()
+        assert len(tags["git_commit"]) == 40
+        assert run.data.params["train.max_steps"] == str(study.train.max_steps)
+        history = client.get_metric_history(info.run_id, "test/seq_acc")
+        assert sorted(m.step for m in history) == lengths
+        assert client.get_metric_history(info.run_id, "train/loss")
+        assert client.get_metric_history(info.run_id, "val/seq_acc")
+    reports = client.search_runs([experiment.experiment_id], "tags.`attnbench.kind` = 'report'")
+    assert len(reports) == 1
+    artifacts = {a.path for a in client.list_artifacts(reports[0].info.run_id)}
+    assert {"report.md", "accuracy_by_length.csv", "figures"} <= artifacts
+
+
+def test_outputs_are_byte_identical_across_runs_and_paths(workspaces):
+    first, second = (output_files(ws) for ws in workspaces)
+    assert sorted(first) == sorted(second)
+    differing = [name for name in first if first[name] != second[name]]
+    assert differing == []
+
+
+def test_dvc_plots_render(workspaces):
+    ws = workspaces[0]
+    result = dvc(ws, "plots", "show", "--json", check=False)
+    assert result.returncode == 0, result.stderr
+    assert "reports/plots/copy.csv" in result.stdout
+
+
+def test_changing_one_variant_reruns_only_that_variant(workspaces):
+    ws = workspaces[1]
+    params_file = ws / "params.yaml"
+    original = params_file.read_text()
+    try:
+        params_file.write_text(original.replace(
+            "bahdanau: {arch: rnn, cell: lstm, attention: additive}",
+            "bahdanau: {arch: rnn, cell: gru, attention: additive}"))
+        stale = set(json.loads(dvc(ws, "status", "--json").stdout))
+    finally:
+        params_file.write_text(original)
+    assert stale == {"train@copy-bahdanau", "train@reverse-bahdanau", "evaluate@copy-bahdanau",
+                     "evaluate@reverse-bahdanau", "report"}

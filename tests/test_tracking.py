@@ -1,0 +1,54 @@
+import time
+
+import pytest
+
+from attnbench import runtime, tracking
+from attnbench.errors import TrackingError
+
+
+def test_store_defaults_to_sqlite_at_the_project_root(monkeypatch, tmp_path):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.setenv("DVC_ROOT", str(tmp_path))
+    assert tracking.tracking_uri() == f"sqlite:///{tmp_path.resolve()}/mlflow.db"
+
+
+@pytest.mark.parametrize(
+    "error, status",
+    [(None, "FINISHED"), (RuntimeError("boom"), "FAILED"), (runtime.Terminated(143), "KILLED"),
+     (KeyboardInterrupt(), "KILLED")],
+)
+def test_runs_never_stay_running(mlflow_store, error, status):
+    client, experiment_id = tracking.connect("t")
+    run_id = tracking.create_run(client, experiment_id, "copy/lstm/0", {"task": "copy"})
+    assert client.get_run(run_id).info.status == "RUNNING"
+    try:
+        with tracking.run_guard(client, run_id):
+            if error is not None:
+                raise error
+    except BaseException as raised:
+        assert raised is error
+    assert client.get_run(run_id).info.status == status
+
+
+def test_find_run_by_tags(mlflow_store):
+    client, experiment_id = tracking.connect("t")
+    first = tracking.create_run(client, experiment_id, "a", {"weights_md5": "x", "seed": "0"})
+    tracking.create_run(client, experiment_id, "b", {"weights_md5": "y", "seed": "0"})
+    assert tracking.find_run(client, experiment_id, {"weights_md5": "x", "seed": "0"}) == first
+    assert tracking.find_run(client, experiment_id, {"weights_md5": "z"}) is None
+
+
+def test_metric_steps_are_lengths(mlflow_store):
+    client, experiment_id = tracking.connect("t")
+    run_id = tracking.create_run(client, experiment_id, "a", {})
+    tracking.log_metric_series(client, run_id, "test/seq_acc", [(4, 1.0), (9, 0.5)], 0)
+    history = client.get_metric_history(run_id, "test/seq_acc")
+    assert sorted((m.step, m.value) for m in history) == [(4, 1.0), (9, 0.5)]
+
+
+def test_unreachable_server_fails_fast_with_a_clear_message(monkeypatch):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:9")
+    started = time.perf_counter()
+    with pytest.raises(TrackingError, match=r"http://127.0.0.1:9 cannot be reached"):
+        tracking.connect("t")
+    assert time.perf_counter() - started < 60  # bounded retries, not minutes of back-off
