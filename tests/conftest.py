@@ -5,9 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 
 from attnbench.config import Params, parse_params
+
+# One intra-op thread, as the stages use: same numerics everywhere, and no spinning
+# threads fighting other processes for the two cores.
+torch.set_num_threads(1)
 
 REPO = Path(__file__).resolve().parents[1]
 SMOKE_PROFILE = REPO / "profiles" / "smoke.yaml"

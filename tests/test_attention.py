@@ -1,9 +1,20 @@
+"""Every mechanism against its formula, its masks, and its equivalences."""
+
 import pytest
 import torch
 
-from attnbench.attention import REGISTRY, AdditiveAttention, build_attention, masked_softmax
+from attnbench.attention import REGISTRY, SCORES, build_attention, masked_softmax
+from attnbench.config import RNNVariant
 
 B, TQ, S, H = 3, 4, 6, 8
+WINDOW = 2
+SETTINGS = {"local_m": {"window": WINDOW}, "local_p": {"window": WINDOW}}
+
+
+def make(name, seed=0, **extra):
+    torch.manual_seed(seed)
+    variant = RNNVariant(arch="rnn", attention=name, **{**SETTINGS.get(name, {}), **extra})
+    return build_attention(variant, H)
 
 
 def inputs(seed=0):
@@ -12,36 +23,55 @@ def inputs(seed=0):
     keys = torch.randn(B, S, H, generator=g)
     lengths = torch.tensor([6, 3, 1])
     keep = torch.arange(S)[None, :] < lengths[:, None]  # (B, S)
-    return query, keys, keep, lengths
+    positions = torch.arange(TQ).expand(B, TQ)
+    return query, keys, keep, lengths, positions
+
+
+def attend(attention, query, keys, keep, positions, **kwargs):
+    return attention(query, keys, keep, positions=positions, **kwargs)
 
 
 @pytest.mark.parametrize("name", sorted(REGISTRY))
-def test_padding_gets_exactly_zero_and_rows_sum_to_one(name):
-    torch.manual_seed(0)
-    attention = build_attention(name, H, H, 5)
-    query, keys, keep, _ = inputs()
-    out = attention(query, keys, keep)
+def test_padding_gets_exactly_zero_weight(name):
+    attention = make(name).eval()
+    query, keys, keep, _, positions = inputs()
+    out = attend(attention, query, keys, keep, positions)
     assert out.weights.shape == (B, TQ, S) and out.context.shape == (B, TQ, H)
     assert torch.all(out.weights.masked_select(~keep[:, None, :].expand(-1, TQ, -1)) == 0)
+    assert torch.isfinite(out.context).all()
+
+
+@pytest.mark.parametrize("name", sorted(set(REGISTRY) - {"local_p"}))
+def test_rows_sum_to_one(name):
+    out = attend(make(name).eval(), *[t for i, t in enumerate(inputs()) if i != 3])
     torch.testing.assert_close(out.weights.sum(-1), torch.ones(B, TQ))
-    assert out.log_prob is None
 
 
-@pytest.mark.parametrize("name", sorted(REGISTRY))
+def test_local_p_rows_are_the_window_softmax_times_the_gaussian():
+    attention = make("local_p")
+    query, keys, keep, _, positions = inputs()
+    out = attend(attention, query, keys, keep, positions)
+    assert torch.all(out.weights.sum(-1) <= 1 + 1e-6)
+    p = attention.centers(query, keep, None)  # (B, TQ)
+    distance = torch.arange(S)[None, None, :] - p[:, :, None]
+    allowed = keep[:, None, :] & (distance.abs() <= WINDOW)
+    align = masked_softmax(attention.score(query, attention.project_keys(keys)), allowed)
+    expected = align * torch.exp(-(distance**2) / (2 * (WINDOW / 2) ** 2))
+    torch.testing.assert_close(out.weights, expected)
+
+
+@pytest.mark.parametrize("name", sorted(SCORES))
 def test_padding_values_cannot_leak_into_the_context(name):
-    torch.manual_seed(0)
-    attention = build_attention(name, H, H, 5)
-    query, keys, keep, _ = inputs()
-    garbage = keys.masked_fill(~keep[..., None], 1e4)  # huge values where padded
+    attention = make(name)
+    query, keys, keep, _, positions = inputs()
+    garbage = keys.masked_fill(~keep[..., None], 1e4)
     torch.testing.assert_close(attention(query, garbage, keep).context, attention(query, keys, keep).context)
 
 
-@pytest.mark.parametrize("name", sorted(REGISTRY))
+@pytest.mark.parametrize("name", sorted(SCORES))
 def test_batched_equals_each_sequence_alone(name):
-    """A padded batch must give each sequence exactly what it gets unpadded."""
-    torch.manual_seed(0)
-    attention = build_attention(name, H, H, 5)
-    query, keys, keep, lengths = inputs()
+    attention = make(name)
+    query, keys, keep, lengths, _ = inputs()
     batched = attention(query, keys, keep)
     for i, n in enumerate(lengths.tolist()):
         alone = attention(query[i : i + 1], keys[i : i + 1, :n], keep[i : i + 1, :n])
@@ -49,34 +79,147 @@ def test_batched_equals_each_sequence_alone(name):
         torch.testing.assert_close(batched.context[i], alone.context[0])
 
 
-def test_additive_score_matches_the_formula_by_hand():
-    torch.manual_seed(0)
-    attention = AdditiveAttention(H, H, 5)
-    query, keys, keep, _ = inputs()
+def hand_scores(name, attention, q, k):
+    """The papers' formulas, one (query, key) pair at a time."""
+    if name == "additive":  # Bahdanau: v_a^T tanh(W_a s + U_a h + b)
+        return attention.v_a.weight[0] @ torch.tanh(attention.W_a.weight @ q + attention.U_a.weight @ k + attention.U_a.bias)
+    if name == "dot":  # Luong: h_t^T h_s
+        return q @ k
+    if name == "general":  # Luong: h_t^T W_a h_s
+        return q @ attention.W_a.weight @ k
+    if name == "concat":  # Luong: v_a^T tanh(W_a [h_t; h_s])
+        return attention.v_a.weight[0] @ torch.tanh(attention.W_a.weight @ torch.cat([q, k]))
+    raise KeyError(name)
+
+
+@pytest.mark.parametrize("name", sorted(SCORES))
+def test_score_matches_the_formula_by_hand(name):
+    attention = make(name)
+    query, keys, keep, _, _ = inputs()
     out = attention(query, keys, keep)
-    W, U, b, v = attention.W_a.weight, attention.U_a.weight, attention.U_a.bias, attention.v_a.weight[0]
     for i in range(B):
+        n = int(keep[i].sum())
         for t in range(TQ):
-            n = int(keep[i].sum())
-            e = torch.stack([v @ torch.tanh(W @ query[i, t] + U @ keys[i, j] + b) for j in range(n)])
-            alpha = torch.exp(e) / torch.exp(e).sum()
+            e = torch.stack([hand_scores(name, attention, query[i, t], keys[i, j]) for j in range(n)])
+            alpha = torch.softmax(e, 0)
             torch.testing.assert_close(out.weights[i, t, :n], alpha)
             torch.testing.assert_close(out.context[i, t], (alpha[:, None] * keys[i, :n]).sum(0))
 
 
-def test_precomputed_key_projection_is_the_same_computation():
-    torch.manual_seed(0)
-    attention = AdditiveAttention(H, H, 5)
-    query, keys, keep, _ = inputs()
+@pytest.mark.parametrize("name", sorted(REGISTRY))
+def test_precomputed_key_projection_is_the_same_computation(name):
+    attention = make(name).eval()
+    query, keys, keep, _, positions = inputs()
     projected = attention.project_keys(keys)
     torch.testing.assert_close(
-        attention(query, keys, keep, projected_keys=projected).weights, attention(query, keys, keep).weights
+        attend(attention, query, keys, keep, positions, projected_keys=projected).weights,
+        attend(attention, query, keys, keep, positions).weights,
     )
+
+
+@pytest.mark.parametrize("score", ["dot", "general", "concat"])
+def test_local_m_with_a_window_covering_the_source_equals_global(score):
+    local = make("local_m", window=S, score=score)
+    global_ = make(score)
+    global_.load_state_dict(local.scorer.state_dict())
+    query, keys, keep, _, positions = inputs()
+    torch.testing.assert_close(attend(local, query, keys, keep, positions).weights,
+                               global_(query, keys, keep).weights)
+
+
+def test_local_m_attends_only_inside_its_window():
+    query, keys, keep, lengths, positions = inputs()
+    out = attend(make("local_m"), query, keys, keep, positions)
+    for i, n in enumerate(lengths.tolist()):
+        for t in range(TQ):
+            center = min(t, n - 1)
+            outside = [s for s in range(S) if abs(s - center) > WINDOW]
+            assert torch.all(out.weights[i, t, outside] == 0)
+            assert out.weights[i, t, max(0, center - WINDOW) : center + WINDOW + 1].sum() > 0.99
+
+
+def test_local_p_window_follows_the_predicted_position():
+    """Steer p_t through the real predictor: with W_p = I and v_p = 5·1, a query of all +1
+    gives p_t ~ S and one of all -1 gives p_t ~ 0; the window must move with it."""
+    attention = make("local_p")
+    with torch.no_grad():
+        attention.W_p.weight.copy_(torch.eye(H))
+        attention.v_p.weight.fill_(5.0)
+    _, keys, _, _, positions = inputs()
+    full = torch.ones(B, S, dtype=torch.bool)
+    late, early = torch.ones(B, TQ, H), -torch.ones(B, TQ, H)
+    centres = []
+    for query in (late, early):
+        out = attend(attention, query, keys, full, positions)
+        p = attention.centers(query, full, None)  # (B, TQ)
+        distance = (torch.arange(S)[None, None, :] - p[:, :, None]).abs()
+        assert torch.all(out.weights[distance > WINDOW] == 0)
+        assert torch.all(out.weights[distance <= WINDOW] > 0)
+        centres.append(out.weights.argmax(-1).float().mean())
+    assert centres[0] >= S - 1 - WINDOW and centres[1] <= WINDOW
+
+
+def test_local_p_centre_is_the_source_length_times_a_sigmoid():
+    attention = make("local_p")
+    query, keys, keep, lengths, _ = inputs()
+    expected = lengths[:, None] * torch.sigmoid(attention.v_p(torch.tanh(attention.W_p(query)))).squeeze(-1)
+    torch.testing.assert_close(attention.centers(query, keep, None), expected)
+
+
+def test_local_p_gradient_reaches_the_position_predictor():
+    attention = make("local_p")
+    query, keys, keep, _, positions = inputs()
+    attend(attention, query, keys, keep, positions).context.sum().backward()
+    assert attention.W_p.weight.grad.abs().sum() > 0 and attention.v_p.weight.grad.abs().sum() > 0
+
+
+def test_hard_samples_are_one_hot_with_their_log_probability():
+    attention = make("hard", reinforce={"expected_context_prob": 0.0}).train()
+    query, keys, keep, _, positions = inputs()
+    out = attend(attention, query, keys, keep, positions)
+    assert torch.all((out.weights == 0) | (out.weights == 1))
+    torch.testing.assert_close(out.weights.sum(-1), torch.ones(B, TQ))
+    probs = masked_softmax(attention.score(query, attention.project_keys(keys)), keep[:, None, :])
+    chosen = out.weights.argmax(-1)
+    assert torch.isfinite(out.log_prob).all()
+    torch.testing.assert_close(out.log_prob, probs.gather(-1, chosen[..., None]).squeeze(-1).log())
+    torch.testing.assert_close(out.context, keys[torch.arange(B)[:, None], chosen])
+    torch.testing.assert_close(out.entropy, -(probs * probs.clamp_min(1e-30).log()).sum(-1))
+
+
+def test_hard_samples_follow_the_distribution():
+    attention = make("hard", reinforce={"expected_context_prob": 0.0}).train()
+    query, keys, keep, _, positions = inputs()
+    q, k, m = query[:1, :1].expand(4000, 1, H), keys[:1].expand(4000, S, H), keep[:1].expand(4000, S)
+    counts = attend(attention, q, k, m, positions[:1, :1].expand(4000, 1)).weights[:, 0].mean(0)
+    probs = masked_softmax(attention.score(query[:1, :1], attention.project_keys(keys[:1])), keep[:1, None, :])[0, 0]
+    torch.testing.assert_close(counts, probs, atol=0.03, rtol=0)
+
+
+def test_hard_eval_takes_the_argmax_and_soft_sequences_take_the_expectation():
+    attention = make("hard")
+    query, keys, keep, _, positions = inputs()
+    probs = masked_softmax(attention.score(query, attention.project_keys(keys)), keep[:, None, :])
+    evaluated = attend(attention.eval(), query, keys, keep, positions)
+    assert torch.equal(evaluated.weights.argmax(-1), probs.argmax(-1))
+    soft_rows = torch.tensor([True, False, True])
+    mixed = attend(attention.train(), query, keys, keep, positions, sequence_state=soft_rows)
+    torch.testing.assert_close(mixed.weights[soft_rows], probs[soft_rows])
+    assert torch.all(mixed.log_prob[soft_rows] == 0)
 
 
 def test_masked_softmax_matches_torch_softmax_on_the_kept_prefix():
     scores = torch.randn(2, 3, 5)
     keep = torch.tensor([[True, True, True, False, False], [True] * 5])
-    weights = masked_softmax(scores, keep)
+    weights = masked_softmax(scores, keep[:, None, :])
     torch.testing.assert_close(weights[0, :, :3], torch.softmax(scores[0, :, :3], -1))
     torch.testing.assert_close(weights[1], torch.softmax(scores[1], -1))
+
+
+def test_hard_gradients_stay_finite_with_padding():
+    attention = make("hard", reinforce={"expected_context_prob": 0.0}).train()
+    query, keys, keep, _, positions = inputs()
+    out = attend(attention, query, keys, keep, positions)
+    (out.log_prob.sum() + out.entropy.sum() + out.context.sum()).backward()
+    for parameter in attention.parameters():
+        assert torch.isfinite(parameter.grad).all()

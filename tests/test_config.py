@@ -17,7 +17,7 @@ def error_of(raw) -> str:
 
 def test_default_study_and_smoke_profile_are_valid():
     default = load_params(REPO / "params.yaml")
-    assert default.study.variants == ["lstm", "bahdanau"]
+    assert len(default.study.variants) == 11
     assert len(default.study.seeds) >= 3
     load_params(REPO / "profiles" / "smoke.yaml")
 
@@ -95,3 +95,29 @@ def test_stage_exits_nonzero_with_one_line(tmp_path, raw_params):
 def test_missing_params_file(tmp_path):
     with pytest.raises(ConfigError, match="cannot read params file"):
         load_params(tmp_path / "nope.yaml")
+
+
+def test_mechanism_settings_must_fit_the_mechanism(raw_params):
+    raw_params["variants"]["bahdanau"]["window"] = 3
+    assert "variants.bahdanau: window and score apply to local attention only" in error_of(raw_params)
+    raw_params["variants"]["bahdanau"].pop("window")
+    raw_params["variants"]["local_p"].pop("window")
+    assert "variants.local_p: attention local_p needs a window (D)" in error_of(raw_params)
+
+
+def test_input_feeding_only_for_the_luong_family(raw_params):
+    raw_params["variants"]["bahdanau"]["input_feeding"] = True
+    assert "input_feeding applies to the Luong family" in error_of(raw_params)
+
+
+def test_transformer_heads_must_divide_the_width(raw_params):
+    raw_params["variants"]["transformer_local"]["heads"] = 3
+    assert "variants.transformer_local.heads (3) must divide model.hidden_dim (16)" in error_of(raw_params)
+
+
+def test_reinforce_applies_to_hard_attention_only(params, raw_params):
+    assert params.variants["hard"].reinforce_settings.expected_context_prob == 0.5
+    assert params.variants["bahdanau"].reinforce_settings is None
+    assert params.variants["transformer_local"].reinforce_settings is None
+    raw_params["variants"]["bahdanau"]["reinforce"] = {"weight": 1.0}
+    assert "reinforce applies to hard attention only" in error_of(raw_params)

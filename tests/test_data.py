@@ -1,7 +1,8 @@
 import pytest
 import torch
 
-from attnbench.data import SeqDataModule, collate, read_examples, split_path, write_examples
+from attnbench.data import collate, read_examples, split_path, write_examples
+from attnbench.datamodule import SeqDataModule
 from attnbench.errors import DataFileError
 from attnbench.tasks import EOS, PAD, SOS, generate_splits, make_example
 

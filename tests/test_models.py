@@ -2,7 +2,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from attnbench.config import ModelConfig, VariantConfig
+from attnbench.config import ModelConfig, RNNVariant
 from attnbench.data import collate
 from attnbench.decode import greedy_decode, score
 from attnbench.models import build_model
@@ -12,11 +12,19 @@ from attnbench.tasks import PAD, generate_splits, vocab_total
 VOCAB = 6
 SIZES = ModelConfig(embed_dim=8, hidden_dim=16)
 VARIANTS = {
-    "lstm": VariantConfig(arch="rnn", cell="lstm", attention="none"),
-    "bahdanau": VariantConfig(arch="rnn", cell="lstm", attention="additive"),
-    "gru_additive": VariantConfig(arch="rnn", cell="gru", attention="additive"),
-    "elman": VariantConfig(arch="rnn", cell="rnn", attention="none"),
+    "rnn": RNNVariant(arch="rnn", cell="rnn", attention="none"),
+    "lstm": RNNVariant(arch="rnn", cell="lstm", attention="none"),
+    "bahdanau": RNNVariant(arch="rnn", cell="lstm", attention="additive"),
+    "gru_additive": RNNVariant(arch="rnn", cell="gru", attention="additive"),
+    "luong_dot": RNNVariant(arch="rnn", attention="dot"),
+    "luong_general": RNNVariant(arch="rnn", attention="general"),
+    "luong_concat": RNNVariant(arch="rnn", attention="concat"),
+    "luong_general_feed": RNNVariant(arch="rnn", attention="general", input_feeding=True),
+    "local_m": RNNVariant(arch="rnn", attention="local_m", window=2),
+    "local_p": RNNVariant(arch="rnn", attention="local_p", window=2),
+    "hard": RNNVariant(arch="rnn", attention="hard"),
 }
+LUONG = ["luong_dot", "luong_general", "luong_concat", "local_m", "local_p"]
 
 
 def model_for(name, seed=0):
@@ -47,6 +55,17 @@ def test_forward_equals_the_step_by_step_path(name):
     torch.testing.assert_close(model(batch.src, batch.tgt_in).logits, stepwise_logits(model, batch.src, batch.tgt_in))
 
 
+@pytest.mark.parametrize("name", LUONG)
+def test_luong_batched_training_path_equals_step_by_step(name):
+    """The batched path (one RNN call, one attention over all steps) is what training uses."""
+    model, batch = model_for(name).train(), mixed_batch()
+    assert model.luong and not model.input_feeding
+    batched = model(batch.src, batch.tgt_in)
+    stepwise = model.forward_stepwise(model.encode(batch.src), batch.tgt_in)
+    torch.testing.assert_close(batched.logits, stepwise.logits)
+    torch.testing.assert_close(batched.weights, stepwise.weights)
+
+
 @pytest.mark.parametrize("name", sorted(VARIANTS))
 def test_padding_does_not_change_any_sequence(name):
     model, batch = model_for(name), mixed_batch()
@@ -74,7 +93,7 @@ def test_attention_weights_over_the_source_skip_padding():
     assert model_for("lstm")(batch.src, batch.tgt_in).weights is None
 
 
-@pytest.mark.parametrize("name", ["lstm", "bahdanau"])
+@pytest.mark.parametrize("name", sorted(VARIANTS))
 def test_greedy_equals_teacher_forced_argmax_on_its_own_output(name):
     """Free-running decoding must be the same computation as teacher forcing fed with the
     decoder's own previous outputs (any model, trained or not)."""

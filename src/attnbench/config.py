@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import yaml
 from pydantic import (
@@ -94,12 +94,28 @@ class ModelConfig(Section):
     hidden_dim: PositiveInt
 
 
-class VariantConfig(Section):
-    """One network of the study: architecture, recurrent cell and attention mechanism."""
+class ReinforceConfig(Section):
+    """REINFORCE for hard attention (Xu et al. 2015, eq. 12)."""
+
+    weight: NonNegativeFloat = 1.0  # lambda_r: weight of the score-function term
+    entropy_weight: NonNegativeFloat = 0.01  # lambda_e: entropy bonus
+    baseline_decay: float = Field(0.9, ge=0.0, lt=1.0)  # moving-average baseline of the reward
+    expected_context_prob: float = Field(0.5, ge=0.0, le=1.0)  # use the soft context instead
+
+
+LOCAL_ATTENTION = ("local_m", "local_p")
+
+
+class RNNVariant(Section):
+    """Encoder-decoder RNN; `attention: none` is the fixed context vector."""
 
     arch: Literal["rnn"]
-    cell: Literal["rnn", "lstm", "gru"]
-    attention: str
+    cell: Literal["rnn", "lstm", "gru"] = "lstm"
+    attention: str = NO_ATTENTION
+    input_feeding: bool = False  # Luong family: feed h~_{t-1} into the next step
+    window: PositiveInt | None = None  # D of local attention: positions [p_t - D, p_t + D]
+    score: Literal["dot", "general", "concat"] | None = None  # local attention's score
+    reinforce: ReinforceConfig | None = None  # hard attention only
 
     @field_validator("attention")
     @classmethod
@@ -110,6 +126,55 @@ class VariantConfig(Section):
         if name not in known:
             raise ValueError(f"unknown attention {name!r} (known: {', '.join(known)})")
         return name
+
+    @model_validator(mode="after")
+    def _settings_fit_the_mechanism(self) -> RNNVariant:
+        from attnbench.attention import REGISTRY
+
+        local = self.attention in LOCAL_ATTENTION
+        if local and self.window is None:
+            raise ValueError(f"attention {self.attention} needs a window (D)")
+        if not local and (self.window is not None or self.score is not None):
+            raise ValueError("window and score apply to local attention only")
+        if self.reinforce is not None and self.attention != "hard":
+            raise ValueError("reinforce applies to hard attention only")
+        luong = self.attention in REGISTRY and REGISTRY[self.attention].placement == "after_step"
+        if self.input_feeding and not luong:
+            raise ValueError("input_feeding applies to the Luong family (dot, general, concat, local_*)")
+        return self
+
+    @property
+    def fixed_context(self) -> bool:
+        """True when the decoder sees one fixed context vector (no attention)."""
+        return self.attention == NO_ATTENTION
+
+    @property
+    def reinforce_settings(self) -> ReinforceConfig | None:
+        """REINFORCE settings for hard attention (defaults unless given); None otherwise."""
+        if self.attention != "hard":
+            return None
+        return self.reinforce or ReinforceConfig()
+
+
+class TransformerVariant(Section):
+    """Encoder-decoder self-attention (Vaswani et al. 2017)."""
+
+    arch: Literal["transformer"]
+    layers: PositiveInt = 2
+    heads: PositiveInt = 4
+    ff_dim: PositiveInt = 256
+    window: PositiveInt | None = None  # restricted encoder self-attention: |i - j| <= window
+
+    @property
+    def fixed_context(self) -> bool:
+        return False
+
+    @property
+    def reinforce_settings(self) -> None:
+        return None
+
+
+VariantConfig = Annotated[RNNVariant | TransformerVariant, Field(discriminator="arch")]
 
 
 class TrainConfig(Section):
@@ -132,6 +197,12 @@ class Params(Section):
 
     @model_validator(mode="after")
     def _study_variants_defined(self) -> Params:
+        for name, variant in self.variants.items():
+            if isinstance(variant, TransformerVariant) and self.model.hidden_dim % variant.heads:
+                raise ValueError(
+                    f"variants.{name}.heads ({variant.heads}) must divide "
+                    f"model.hidden_dim ({self.model.hidden_dim})"
+                )
         for name in self.study.variants:
             if name not in self.variants:
                 raise ValueError(
@@ -147,12 +218,14 @@ class Params(Section):
 
 
 def _describe(error: dict) -> str:
-    key = ".".join(str(part) for part in error["loc"])
+    loc = list(error["loc"])
+    if len(loc) > 2 and loc[0] == "variants" and loc[2] in ("rnn", "transformer"):
+        del loc[2]  # the union's tag, not a key of params.yaml
+    key = ".".join(str(part) for part in loc)
     message = error["msg"].removeprefix("Value error, ")
-    if error["type"] in ("missing", "extra_forbidden"):
-        return f"{key}: {message}" if key else message
     shown = repr(error.get("input"))
-    shown = shown if len(shown) <= 60 else shown[:57] + "..."
+    if error["type"] in ("missing", "extra_forbidden") or shown in message or len(shown) > 60:
+        return f"{key}: {message}" if key else message
     return f"{key}: {message} (got {shown})" if key else message
 
 

@@ -1,4 +1,4 @@
-"""Prepared data files, padding, and the LightningDataModule over them.
+"""Prepared data files and padding (the LightningDataModule is in datamodule.py).
 
 Each split is a TSV file with the header `split<TAB>source<TAB>target`; sequences are
 space-separated token ids. Plain text keeps the files byte-stable and readable.
@@ -9,10 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytorch_lightning as pl
 import torch
 from torch import Tensor
-from torch.utils.data import DataLoader
 
 from attnbench.errors import DataFileError
 from attnbench.tasks import EOS, PAD, SOS, Example
@@ -82,33 +80,3 @@ def collate(examples: list[Example]) -> Batch:
         tgt_in=_pad([(SOS,) + ex.target[:-1] for ex in examples]),
         tgt_out=_pad([ex.target for ex in examples]),
     )
-
-
-class SeqDataModule(pl.LightningDataModule):
-    """Reads the prepared files once; shuffling draws from its own seeded generator."""
-
-    def __init__(self, data_dir: str | Path, batch_size: int, seed: int):
-        super().__init__()
-        self.data_dir = Path(data_dir)
-        self.batch_size = batch_size
-        self.seed = seed
-        self.splits: dict[str, list[Example]] = {}
-
-    def setup(self, stage: str | None = None) -> None:
-        for split in ("train", "val"):
-            if split not in self.splits:
-                self.splits[split] = read_examples(split_path(self.data_dir, split))
-
-    def train_dataloader(self) -> DataLoader:
-        generator = torch.Generator().manual_seed(self.seed)
-        return DataLoader(
-            self.splits["train"],
-            batch_size=self.batch_size,
-            shuffle=True,
-            drop_last=True,
-            collate_fn=collate,
-            generator=generator,
-        )
-
-    def val_dataloader(self) -> DataLoader:
-        return DataLoader(self.splits["val"], batch_size=256, collate_fn=collate)

@@ -108,6 +108,20 @@ def find_run(client: MlflowClient, experiment_id: str, tags: dict[str, str]) -> 
     return runs[0].info.run_id if runs else None
 
 
+def run_params(params, task: str, variant: str, seed: int) -> dict[str, object]:
+    """The flat parameter set one run records."""
+    flat: dict[str, object] = {"task": task, "variant": variant, "seed": seed}
+    for section, values in (
+        ("variant", params.variants[variant].model_dump()),
+        ("model", params.model.model_dump()),
+        ("train", params.train.model_dump()),
+        ("data", params.data.model_dump()),
+    ):
+        for key, value in values.items():
+            flat[f"{section}.{key}"] = value
+    return flat
+
+
 def log_params(client: MlflowClient, run_id: str, params: dict[str, object]) -> None:
     items = [Param(key, str(value)) for key, value in sorted(params.items())]
     for start in range(0, len(items), 100):

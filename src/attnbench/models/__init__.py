@@ -5,19 +5,20 @@ from __future__ import annotations
 from torch import nn
 
 from attnbench.attention import build_attention
-from attnbench.config import NO_ATTENTION, ModelConfig, VariantConfig
+from attnbench.config import NO_ATTENTION, ModelConfig, RNNVariant, TransformerVariant
 from attnbench.models.rnn_seq2seq import RNNSeq2Seq
 
 
-def build_model(variant: VariantConfig, sizes: ModelConfig, vocab_size: int) -> nn.Module:
+def build_model(variant: RNNVariant | TransformerVariant, sizes: ModelConfig, vocab_size: int) -> nn.Module:
     """vocab_size counts every token id, specials included (tasks.vocab_total)."""
-    hidden = sizes.hidden_dim
-    attention = (
-        None
-        if variant.attention == NO_ATTENTION
-        else build_attention(variant.attention, query_dim=hidden, key_dim=hidden, attn_dim=hidden)
-    )
-    return RNNSeq2Seq(vocab_size, sizes.embed_dim, hidden, variant.cell, attention)
+    if isinstance(variant, TransformerVariant):
+        from attnbench.models.transformer import TransformerSeq2Seq
+
+        return TransformerSeq2Seq(vocab_size, sizes.hidden_dim, variant.heads, variant.layers,
+                                  variant.ff_dim, variant.window)
+    attention = None if variant.attention == NO_ATTENTION else build_attention(variant, sizes.hidden_dim)
+    return RNNSeq2Seq(vocab_size, sizes.embed_dim, sizes.hidden_dim, variant.cell, attention,
+                      input_feeding=variant.input_feeding)
 
 
 __all__ = ["RNNSeq2Seq", "build_model"]

@@ -1,12 +1,17 @@
-"""Encoder-decoder RNN, with or without attention.
+"""Encoder-decoder RNN: fixed context, Bahdanau-style or Luong-style attention.
 
-    s_i      = RNN([E y_{i-1}; c_i], s_{i-1})        s_0 = encoder's final state
+Fixed context and Bahdanau et al. 2015 (attention *before* the step):
+    c_i      = h_S (fixed)   or   attend(s_{i-1}, h_1..h_S)
+    s_i      = RNN([E y_{i-1}; c_i], s_{i-1})           s_0 = encoder's final state
     logits_i = W_o [s_i; c_i]
-
-Without attention c_i = h_S for every i: the whole source squeezed into one fixed
-context vector (Sutskever et al. 2014, Cho et al. 2014). With attention
-c_i = sum_j alpha_ij h_j, the weights computed from s_{i-1} (Bahdanau et al. 2015).
-The two models differ in c_i alone.
+Luong et al. 2015 (attention *after* the step; input feeding optional, §3.3):
+    h_t      = RNN(E y_{t-1}  [; h~_{t-1}], h_{t-1})    h_0 = encoder's final state
+    c_t      = attend(h_t, h_1..h_S)
+    h~_t     = tanh(W_c [c_t; h_t])
+    logits_t = W_s h~_t
+The fixed-context and Bahdanau models differ in c_i alone. Where the context does not
+depend on the previous step (fixed context; Luong without input feeding) training runs
+all decoder steps in one RNN call; otherwise it loops over step().
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from attnbench.attention import Attention
+from attnbench.models.outputs import Seq2SeqOutput, StepOutput
 from attnbench.tasks import PAD
 
 RNN_CLASSES: dict[str, type[nn.RNNBase]] = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
@@ -31,19 +37,14 @@ class Encoded:
     keep_mask: Tensor  # (B, S) bool, True = real token
     final: RecurrentState  # encoder state after each source's last real token
     projected_keys: Tensor | None  # attention's key projection, computed once per batch
+    sequence_state: Tensor | None  # attention's per-sequence random choices (hard attention)
 
 
 @dataclass
-class StepOutput:
-    logits: Tensor  # (B, V)
-    state: RecurrentState
-    weights: Tensor | None  # (B, S) attention weights of this step
-
-
-@dataclass
-class Seq2SeqOutput:
-    logits: Tensor  # (B, T, V)
-    weights: Tensor | None  # (B, T, S)
+class DecoderState:
+    rnn: RecurrentState
+    step: int  # index t of the next output position
+    feed: Tensor | None  # (B, H) h~_{t-1} for Luong input feeding, else None
 
 
 def top_hidden(state: RecurrentState) -> Tensor:
@@ -60,67 +61,121 @@ class RNNSeq2Seq(nn.Module):
         hidden_dim: int,
         cell: str,
         attention: Attention | None,
+        input_feeding: bool = False,
     ):
         super().__init__()
+        self.luong = attention is not None and attention.placement == "after_step"
+        if input_feeding and not self.luong:
+            raise ValueError("input feeding applies to Luong-style attention only")
+        self.input_feeding = input_feeding
         rnn = RNN_CLASSES[cell]
         self.embed = nn.Embedding(vocab_size, embed_dim, padding_idx=PAD)
         self.encoder = rnn(embed_dim, hidden_dim, batch_first=True)
-        self.decoder = rnn(embed_dim + hidden_dim, hidden_dim, batch_first=True)
+        fed = hidden_dim if (not self.luong or input_feeding) else 0
+        self.decoder = rnn(embed_dim + fed, hidden_dim, batch_first=True)
         self.attention = attention
-        self.out = nn.Linear(2 * hidden_dim, vocab_size)
+        if self.luong:
+            self.W_c = nn.Linear(2 * hidden_dim, hidden_dim, bias=False)
+            self.out = nn.Linear(hidden_dim, vocab_size)  # W_s
+        else:
+            self.out = nn.Linear(2 * hidden_dim, vocab_size)  # W_o
 
+    # ---- encoder ------------------------------------------------------------------
     def encode(self, src: Tensor) -> Encoded:
         """src (B, S) token ids, right-padded with PAD."""
         keep_mask = src != PAD  # (B, S)
         lengths = keep_mask.sum(dim=1).cpu()  # (B,)
-        packed = pack_padded_sequence(
-            self.embed(src), lengths, batch_first=True, enforce_sorted=False
-        )
+        packed = pack_padded_sequence(self.embed(src), lengths, batch_first=True, enforce_sorted=False)
         packed_out, final = self.encoder(packed)
         memory, _ = pad_packed_sequence(packed_out, batch_first=True, total_length=src.size(1))
-        projected = None if self.attention is None else self.attention.project_keys(memory)
-        return Encoded(memory, keep_mask, final, projected)  # memory (B, S, H)
-
-    def start(self, encoded: Encoded) -> RecurrentState:
-        return encoded.final
-
-    def context(self, state: RecurrentState, encoded: Encoded) -> tuple[Tensor, Tensor | None]:
-        """c_i from s_{i-1}: (B, H) context and (B, S) weights (None without attention)."""
         if self.attention is None:
-            return top_hidden(encoded.final), None
-        query = top_hidden(state)[:, None, :]  # (B, 1, H)
-        attended = self.attention(
-            query, encoded.memory, encoded.keep_mask, projected_keys=encoded.projected_keys
-        )
-        return attended.context[:, 0], attended.weights[:, 0]
+            return Encoded(memory, keep_mask, final, None, None)  # memory (B, S, H)
+        return Encoded(memory, keep_mask, final, self.attention.project_keys(memory),
+                       self.attention.sequence_state(keep_mask))
 
-    def step(self, prev_tokens: Tensor, state: RecurrentState, encoded: Encoded) -> StepOutput:
-        """One decoder step. prev_tokens (B,) are y_{i-1}."""
-        context, weights = self.context(state, encoded)  # (B, H), (B, S)
+    def start(self, encoded: Encoded) -> DecoderState:
+        feed = None
+        if self.input_feeding:
+            feed = encoded.memory.new_zeros(encoded.memory.size(0), encoded.memory.size(2))  # (B, H)
+        return DecoderState(encoded.final, 0, feed)
+
+    # ---- attention ----------------------------------------------------------------
+    def attend(self, query: Tensor, encoded: Encoded, positions: Tensor):
+        """query (B, Tq, H) at decoder positions (B, Tq) -> the attention output."""
+        return self.attention(query, encoded.memory, encoded.keep_mask, positions=positions,
+                              projected_keys=encoded.projected_keys,
+                              sequence_state=encoded.sequence_state)
+
+    def step(self, prev_tokens: Tensor, state: DecoderState, encoded: Encoded) -> StepOutput:
+        """One decoder step. prev_tokens (B,) are y_{t-1}."""
+        if self.luong:
+            return self._luong_step(prev_tokens, state, encoded)
+        return self._bahdanau_step(prev_tokens, state, encoded)
+
+    def _positions(self, encoded: Encoded, start: int, steps: int) -> Tensor:
+        batch = encoded.memory.size(0)
+        return torch.arange(start, start + steps, device=encoded.memory.device).expand(batch, steps)
+
+    def _bahdanau_step(self, prev_tokens, state: DecoderState, encoded: Encoded) -> StepOutput:
+        if self.attention is None:
+            context, weights, log_prob, entropy = top_hidden(encoded.final), None, None, None  # (B, H)
+        else:
+            query = top_hidden(state.rnn)[:, None, :]  # (B, 1, H): s_{i-1}
+            att = self.attend(query, encoded, self._positions(encoded, state.step, 1))
+            context, weights = att.context[:, 0], att.weights[:, 0]  # (B, H), (B, S)
+            log_prob = None if att.log_prob is None else att.log_prob[:, 0]  # (B,)
+            entropy = None if att.entropy is None else att.entropy[:, 0]  # (B,)
         inputs = torch.cat([self.embed(prev_tokens), context], dim=-1)[:, None]  # (B, 1, E+H)
-        output, state = self.decoder(inputs, state)  # (B, 1, H)
+        output, rnn_state = self.decoder(inputs, state.rnn)  # (B, 1, H)
         logits = self.out(torch.cat([output[:, 0], context], dim=-1))  # (B, V)
-        return StepOutput(logits, state, weights)
+        return StepOutput(logits, DecoderState(rnn_state, state.step + 1, None), weights,
+                          log_prob, entropy)
 
+    def _luong_step(self, prev_tokens, state: DecoderState, encoded: Encoded) -> StepOutput:
+        inputs = self.embed(prev_tokens)  # (B, E)
+        if self.input_feeding:
+            inputs = torch.cat([inputs, state.feed], dim=-1)  # (B, E+H)
+        output, rnn_state = self.decoder(inputs[:, None], state.rnn)  # (B, 1, H): h_t
+        att = self.attend(output, encoded, self._positions(encoded, state.step, 1))
+        h_tilde = torch.tanh(self.W_c(torch.cat([att.context, output], dim=-1)))[:, 0]  # (B, H)
+        feed = h_tilde if self.input_feeding else None
+        return StepOutput(self.out(h_tilde), DecoderState(rnn_state, state.step + 1, feed),
+                          att.weights[:, 0])
+
+    # ---- teacher forcing ----------------------------------------------------------
     def forward(self, src: Tensor, tgt_in: Tensor) -> Seq2SeqOutput:
         """Teacher-forced logits. src (B, S); tgt_in (B, T) = SOS + target[:-1]."""
         encoded = self.encode(src)
         if self.attention is None:
             return self._forward_fixed_context(encoded, tgt_in)
-        # c_i needs s_{i-1}: attention models run step by step.
+        if self.luong and not self.input_feeding:
+            return self._forward_luong_batched(encoded, tgt_in)
+        return self.forward_stepwise(encoded, tgt_in)
+
+    def forward_stepwise(self, encoded: Encoded, tgt_in: Tensor) -> Seq2SeqOutput:
+        """Teacher forcing as a loop over step(): the reference every batched path must equal."""
         state = self.start(encoded)
-        logits, weights = [], []
+        steps = []
         for t in range(tgt_in.size(1)):
-            step = self.step(tgt_in[:, t], state, encoded)
-            state = step.state
-            logits.append(step.logits)
-            weights.append(step.weights)
-        return Seq2SeqOutput(torch.stack(logits, dim=1), torch.stack(weights, dim=1))
+            steps.append(self.step(tgt_in[:, t], state, encoded))
+            state = steps[-1].state
+
+        def stacked(field: str) -> Tensor | None:
+            values = [getattr(s, field) for s in steps]
+            return None if values[0] is None else torch.stack(values, dim=1)
+
+        return Seq2SeqOutput(stacked("logits"), stacked("weights"), stacked("log_prob"),
+                             stacked("entropy"))
 
     def _forward_fixed_context(self, encoded: Encoded, tgt_in: Tensor) -> Seq2SeqOutput:
-        """All decoder steps in one RNN call: the context does not depend on the step."""
         steps = tgt_in.size(1)
         context = top_hidden(encoded.final)[:, None, :].expand(-1, steps, -1)  # (B, T, H)
         inputs = torch.cat([self.embed(tgt_in), context], dim=-1)  # (B, T, E+H)
-        output, _ = self.decoder(inputs, self.start(encoded))  # (B, T, H)
+        output, _ = self.decoder(inputs, encoded.final)  # (B, T, H)
         return Seq2SeqOutput(self.out(torch.cat([output, context], dim=-1)), None)
+
+    def _forward_luong_batched(self, encoded: Encoded, tgt_in: Tensor) -> Seq2SeqOutput:
+        output, _ = self.decoder(self.embed(tgt_in), encoded.final)  # (B, T, H): every h_t
+        att = self.attend(output, encoded, self._positions(encoded, 0, tgt_in.size(1)))
+        h_tilde = torch.tanh(self.W_c(torch.cat([att.context, output], dim=-1)))  # (B, T, H)
+        return Seq2SeqOutput(self.out(h_tilde), att.weights)

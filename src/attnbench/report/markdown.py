@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from attnbench.config import NO_ATTENTION, Params
+from attnbench.config import Params
 from attnbench.report.stats import Curve, Interval
 
 
@@ -57,8 +57,8 @@ def task_findings(curves: dict[tuple[str, str], Curve], task: str, params: Param
                 f"({fmt(runner_iv)}) by {best_iv.mean - runner_iv.mean:.2f}; "
                 f"{_overlap_phrase(best_iv, runner_iv)}."
             )
-    fixed = [v for v in variants if params.variants[v].attention == NO_ATTENTION]
-    attentive = [v for v in variants if params.variants[v].attention != NO_ATTENTION]
+    fixed = [v for v in variants if params.variants[v].fixed_context]
+    attentive = [v for v in variants if not params.variants[v].fixed_context]
     for f in fixed:
         for a in attentive:
             f_iv, a_iv = curves[(task, f)].at(high), curves[(task, a)].at(high)

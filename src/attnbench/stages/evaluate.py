@@ -23,7 +23,6 @@ from attnbench.decode import greedy_decode, score
 from attnbench.errors import ConfigError
 from attnbench.models import build_model
 from attnbench.stages import base_parser, stage_entry
-from attnbench.stages.train import run_params
 from attnbench.tasks import Example, vocab_total
 
 
@@ -86,7 +85,7 @@ def log_to_mlflow(client, experiment_id: str, params: Params, task: str, variant
             client, experiment_id, tracking.run_name(task, variant, seed),
             tracking.base_tags("train", **tags, **{tracking.TAG_RESTORED: "true"}),
         )
-        tracking.log_params(client, run_id, run_params(params, task, variant, seed))
+        tracking.log_params(client, run_id, tracking.run_params(params, task, variant, seed))
     now = int(time.time() * 1000)
     for metric in ("seq_acc", "tok_acc"):
         tracking.log_metric_series(

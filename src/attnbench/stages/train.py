@@ -16,26 +16,13 @@ from pathlib import Path
 from attnbench import runtime, tracking
 from attnbench.artifacts import md5_bytes, save_weights, write_json
 from attnbench.config import Params, load_params
-from attnbench.data import SeqDataModule, read_examples, split_path
+from attnbench.data import read_examples, split_path
+from attnbench.datamodule import SeqDataModule
 from attnbench.errors import ConfigError
 from attnbench.lit import Seq2SeqModule
 from attnbench.models import build_model
 from attnbench.stages import base_parser, stage_entry
 from attnbench.tasks import vocab_total
-
-
-def run_params(params: Params, task: str, variant: str, seed: int) -> dict[str, object]:
-    """The flat parameter set one run records."""
-    flat: dict[str, object] = {"task": task, "variant": variant, "seed": seed}
-    for section, values in (
-        ("variant", params.variants[variant].model_dump()),
-        ("model", params.model.model_dump()),
-        ("train", params.train.model_dump()),
-        ("data", params.data.model_dump()),
-    ):
-        for key, value in values.items():
-            flat[f"{section}.{key}"] = value
-    return flat
 
 
 def build_trainer(params: Params, logger, workdir: str):
@@ -73,10 +60,11 @@ def train_seed(params: Params, task: str, variant: str, seed: int, data_dir: Pat
     run_id = tracking.create_run(client, experiment_id, name, tags)
     started = time.perf_counter()
     with tracking.run_guard(client, run_id):
-        tracking.log_params(client, run_id, run_params(params, task, variant, seed))
+        tracking.log_params(client, run_id, tracking.run_params(params, task, variant, seed))
         runtime.seed_all(seed)
         model = build_model(params.variants[variant], params.model, vocab_total(params.data.vocab_size))
-        module = Seq2SeqModule(model, params.train, name=name)
+        module = Seq2SeqModule(model, params.train, name=name,
+                               reinforce=params.variants[variant].reinforce_settings)
         datamodule = SeqDataModule(data_dir, params.train.batch_size, seed)
         logger = MLFlowLogger(
             experiment_name=params.tracking.experiment,

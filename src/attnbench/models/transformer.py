@@ -1,0 +1,277 @@
+"""Encoder-decoder Transformer of Vaswani et al. 2017, "Attention Is All You Need".
+
+    Attention(Q, K, V) = softmax(Q K^T / sqrt(d_k) + M) V      M_ij = 0 if allowed, else -inf
+    MultiHead(Q, K, V) = Concat(head_1, ..., head_h) W^O        head_i = Attention(Q W_i^Q, K W_i^K, V W_i^V)
+    FFN(x)             = max(0, x W_1 + b_1) W_2 + b_2
+    PE(pos, 2i)        = sin(pos / 10000^(2i/d))                PE(pos, 2i+1) = cos(pos / 10000^(2i/d))
+    x_0                = sqrt(d) E y + PE
+
+Encoder self-attention sees the whole source, or with `window=D` only the band |i - j| <= D
+("restricted self-attention", the paper's Table 1). Decoder self-attention is causal;
+cross-attention sees every real source token.
+
+Departures from the paper: sublayers are pre-LayerNorm, x + Sublayer(LN(x)), with a final
+LayerNorm on each stack (Xiong et al. 2020), instead of post-LN LN(x + Sublayer(x)), so small
+models train without a learning-rate warmup; no dropout anywhere, so runs are deterministic
+(scaled_dot_product_attention's dropout_p would apply even in eval mode); the output projection
+is not tied to the embedding.
+
+Masks are boolean `allow` tensors, True = may attend: the convention of
+F.scaled_dot_product_attention, and the OPPOSITE of nn.MultiheadAttention's key_padding_mask
+and attn_mask (True = ignore). Every query row allows at least one key: a row with none would
+give NaN, and a NaN anywhere in the encoder memory poisons cross-attention even under weight 0.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from attnbench.models.outputs import Seq2SeqOutput, StepOutput
+from attnbench.tasks import PAD
+
+
+def sdpa_attention(q: Tensor, k: Tensor, v: Tensor, allow: Tensor) -> Tensor:
+    """softmax(q k^T / sqrt(dh), -inf where not allowed) v by the fused kernel.
+
+    q (B, H, Tq, dh), k and v (B, H, S, dh); allow bool, broadcastable to (B, H, Tq, S),
+    True = may attend. Returns (B, H, Tq, dh).
+    """
+    return F.scaled_dot_product_attention(q, k, v, attn_mask=allow, dropout_p=0.0)  # (B, H, Tq, dh)
+
+
+def naive_attention(q: Tensor, k: Tensor, v: Tensor, allow: Tensor) -> tuple[Tensor, Tensor]:
+    """The same computation written out; also returns the weights (B, H, Tq, S).
+
+    Disallowed keys get weight exactly 0 (exp(-inf) = 0).
+    """
+    scores = q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))  # (B, H, Tq, S)
+    scores = scores.masked_fill(~allow, float("-inf"))  # (B, H, Tq, S)
+    weights = torch.softmax(scores, dim=-1)  # (B, H, Tq, S)
+    return weights @ v, weights  # (B, H, Tq, dh), (B, H, Tq, S)
+
+
+class MultiHeadAttention(nn.Module):
+    """MultiHead(Q, K, V) with parameters laid out like nn.MultiheadAttention's.
+
+    in_proj_weight stacks W^Q, W^K, W^V (each (D, D)), in_proj_bias their biases, out_proj is
+    W^O; so state dicts copy between the two modules in either direction.
+    """
+
+    def __init__(self, dim: int, heads: int):
+        super().__init__()
+        assert dim % heads == 0, f"dim {dim} is not divisible by heads {heads}"
+        self.heads = heads
+        self.in_proj_weight = nn.Parameter(torch.empty(3 * dim, dim))
+        self.in_proj_bias = nn.Parameter(torch.zeros(3 * dim))
+        self.out_proj = nn.Linear(dim, dim)
+        nn.init.xavier_uniform_(self.in_proj_weight)  # as nn.MultiheadAttention
+        nn.init.zeros_(self.out_proj.bias)
+
+    def split_heads(self, x: Tensor) -> Tensor:
+        batch, length, dim = x.shape
+        return x.view(batch, length, self.heads, dim // self.heads).transpose(1, 2)  # (B, H, T, dh)
+
+    def forward(
+        self,
+        query: Tensor,  # (B, Tq, D)
+        key: Tensor,  # (B, S, D)
+        value: Tensor,  # (B, S, D)
+        allow: Tensor,  # (B or 1, Tq or 1, S) bool, True = may attend
+        need_weights: bool = False,
+    ) -> tuple[Tensor, Tensor | None]:
+        """Returns out (B, Tq, D) and, if need_weights, the head-averaged weights (B, Tq, S).
+
+        The fused kernel unless need_weights, which takes the naive path to get the weights.
+        """
+        w_q, w_k, w_v = self.in_proj_weight.chunk(3)  # (D, D) each
+        b_q, b_k, b_v = self.in_proj_bias.chunk(3)  # (D,) each
+        q = self.split_heads(F.linear(query, w_q, b_q))  # (B, H, Tq, dh)
+        k = self.split_heads(F.linear(key, w_k, b_k))  # (B, H, S, dh)
+        v = self.split_heads(F.linear(value, w_v, b_v))  # (B, H, S, dh)
+        allow = allow[:, None]  # (B or 1, 1, Tq or 1, S), broadcast over heads
+        if need_weights:
+            out, weights = naive_attention(q, k, v, allow)  # (B, H, Tq, dh), (B, H, Tq, S)
+            weights = weights.mean(dim=1)  # (B, Tq, S)
+        else:
+            out, weights = sdpa_attention(q, k, v, allow), None  # (B, H, Tq, dh)
+        out = out.transpose(1, 2).flatten(2)  # (B, Tq, D), heads concatenated
+        return self.out_proj(out), weights  # (B, Tq, D)
+
+
+class FeedForward(nn.Module):
+    """FFN(x) = max(0, x W_1 + b_1) W_2 + b_2, applied at every position alike."""
+
+    def __init__(self, dim: int, ff_dim: int):
+        super().__init__()
+        self.up = nn.Linear(dim, ff_dim)
+        self.down = nn.Linear(ff_dim, dim)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.down(F.relu(self.up(x)))  # (B, T, D)
+
+
+class EncoderLayer(nn.Module):
+    """x = x + SelfAttn(LN(x)); x = x + FFN(LN(x))."""
+
+    def __init__(self, dim: int, heads: int, ff_dim: int):
+        super().__init__()
+        self.norm_attn = nn.LayerNorm(dim)
+        self.attn = MultiHeadAttention(dim, heads)
+        self.norm_ff = nn.LayerNorm(dim)
+        self.ff = FeedForward(dim, ff_dim)
+
+    def forward(self, x: Tensor, allow: Tensor) -> Tensor:
+        """x (B, S, D); allow (B, S, S) from encoder_allow_mask."""
+        h = self.norm_attn(x)  # (B, S, D)
+        x = x + self.attn(h, h, h, allow)[0]  # (B, S, D)
+        return x + self.ff(self.norm_ff(x))  # (B, S, D)
+
+
+class DecoderLayer(nn.Module):
+    """x = x + CausalSelfAttn(LN(x)); x = x + CrossAttn(LN(x), memory); x = x + FFN(LN(x))."""
+
+    def __init__(self, dim: int, heads: int, ff_dim: int):
+        super().__init__()
+        self.norm_self = nn.LayerNorm(dim)
+        self.self_attn = MultiHeadAttention(dim, heads)
+        self.norm_cross = nn.LayerNorm(dim)
+        self.cross_attn = MultiHeadAttention(dim, heads)
+        self.norm_ff = nn.LayerNorm(dim)
+        self.ff = FeedForward(dim, ff_dim)
+
+    def forward(
+        self,
+        x: Tensor,  # (B, T, D)
+        memory: Tensor,  # (B, S, D)
+        self_allow: Tensor,  # (1, T, T) causal
+        cross_allow: Tensor,  # (B, 1, S) real source tokens
+        need_weights: bool = False,
+    ) -> tuple[Tensor, Tensor | None]:
+        """Returns x (B, T, D) and, if need_weights, the cross-attention weights (B, T, S)."""
+        h = self.norm_self(x)  # (B, T, D)
+        x = x + self.self_attn(h, h, h, self_allow)[0]  # (B, T, D)
+        attended, weights = self.cross_attn(
+            self.norm_cross(x), memory, memory, cross_allow, need_weights
+        )  # (B, T, D), (B, T, S) or None
+        x = x + attended  # (B, T, D)
+        return x + self.ff(self.norm_ff(x)), weights  # (B, T, D)
+
+
+def sinusoidal_positions(length: int, dim: int, device: torch.device | None = None) -> Tensor:
+    """PE (length, dim): sin on even channels, cos on odd, wavelengths 2pi .. 10000 * 2pi."""
+    position = torch.arange(length, dtype=torch.float32, device=device)[:, None]  # (T, 1)
+    rate = torch.exp(
+        torch.arange(0, dim, 2, dtype=torch.float32, device=device) * (-math.log(10000.0) / dim)
+    )  # (D/2,) = 10000^(-2i/d)
+    pe = torch.zeros(length, dim, device=device)  # (T, D)
+    pe[:, 0::2] = torch.sin(position * rate)  # (T, D/2)
+    pe[:, 1::2] = torch.cos(position * rate)  # (T, D/2)
+    return pe
+
+
+def encoder_allow_mask(keep_mask: Tensor, window: int | None) -> Tensor:
+    """Encoder self-attention mask (B, S, S), True = query i may attend to key j.
+
+        allow_ij = (j is real AND (window is None OR |i - j| <= window)) OR i == j
+
+    The diagonal keeps every row non-empty (a padding query attends at least to itself), so
+    no NaN enters the memory; a real query never sees a padding key.
+    """
+    length = keep_mask.size(1)
+    allow = keep_mask[:, None, :].expand(-1, length, -1)  # (B, S, S) key j is real
+    pos = torch.arange(length, device=keep_mask.device)  # (S,)
+    if window is not None:
+        band = (pos[:, None] - pos[None, :]).abs() <= window  # (S, S)
+        allow = allow & band  # (B, S, S)
+    return allow | (pos[:, None] == pos[None, :])  # (B, S, S)
+
+
+def causal_allow_mask(length: int, device: torch.device | None = None) -> Tensor:
+    """(1, T, T), True on and below the diagonal: position i sees positions <= i."""
+    return torch.ones(length, length, dtype=torch.bool, device=device).tril()[None]  # (1, T, T)
+
+
+@dataclass
+class TransformerEncoded:
+    memory: Tensor  # (B, S, D) encoder output: keys and values of cross-attention
+    keep_mask: Tensor  # (B, S) bool, True = real token
+
+
+class TransformerSeq2Seq(nn.Module):
+    """Encoder and decoder stacks of `layers` pre-LN layers each, then a linear map to logits.
+
+    The decoder state is the prefix decoded so far, (B, t) token ids: `step` appends the new
+    token and reruns the decoder over the whole prefix (no key/value cache), so its logits are
+    the teacher-forced ones by construction.
+    """
+
+    def __init__(
+        self, vocab_size: int, dim: int, heads: int, layers: int, ff_dim: int, window: int | None
+    ):
+        super().__init__()
+        assert dim % 2 == 0, f"sinusoidal positions need an even dim, got {dim}"
+        assert window is None or window >= 0, f"window must be >= 0 or None, got {window}"
+        self.dim = dim
+        self.window = window
+        self.embed = nn.Embedding(vocab_size, dim, padding_idx=PAD)
+        with torch.no_grad():  # std 1/sqrt(d), so sqrt(d) E y has unit scale like PE
+            nn.init.normal_(self.embed.weight, std=dim**-0.5)
+            self.embed.weight[PAD].zero_()
+        self.encoder_layers = nn.ModuleList(EncoderLayer(dim, heads, ff_dim) for _ in range(layers))
+        self.encoder_norm = nn.LayerNorm(dim)
+        self.decoder_layers = nn.ModuleList(DecoderLayer(dim, heads, ff_dim) for _ in range(layers))
+        self.decoder_norm = nn.LayerNorm(dim)
+        self.out = nn.Linear(dim, vocab_size)
+
+    def embed_tokens(self, tokens: Tensor) -> Tensor:
+        """x_0 = sqrt(d) E y + PE, tokens (B, T) -> (B, T, D)."""
+        pe = sinusoidal_positions(tokens.size(1), self.dim, tokens.device)  # (T, D)
+        return self.embed(tokens) * math.sqrt(self.dim) + pe  # (B, T, D)
+
+    def encode(self, src: Tensor) -> TransformerEncoded:
+        """src (B, S) token ids, right-padded with PAD."""
+        keep_mask = src != PAD  # (B, S)
+        allow = encoder_allow_mask(keep_mask, self.window)  # (B, S, S)
+        x = self.embed_tokens(src)  # (B, S, D)
+        for layer in self.encoder_layers:
+            x = layer(x, allow)  # (B, S, D)
+        return TransformerEncoded(self.encoder_norm(x), keep_mask)  # memory (B, S, D)
+
+    def decode(
+        self, tgt: Tensor, encoded: TransformerEncoded, need_weights: bool = False
+    ) -> tuple[Tensor, Tensor | None]:
+        """Causal decoder over tgt (B, T): hidden states (B, T, D) and, if need_weights, the
+        last layer's cross-attention weights averaged over heads (B, T, S)."""
+        self_allow = causal_allow_mask(tgt.size(1), tgt.device)  # (1, T, T)
+        cross_allow = encoded.keep_mask[:, None, :]  # (B, 1, S)
+        x = self.embed_tokens(tgt)  # (B, T, D)
+        weights = None
+        last = len(self.decoder_layers) - 1
+        for i, layer in enumerate(self.decoder_layers):
+            x, weights = layer(
+                x, encoded.memory, self_allow, cross_allow, need_weights and i == last
+            )  # (B, T, D), (B, T, S) or None
+        return self.decoder_norm(x), weights  # (B, T, D)
+
+    def start(self, encoded: TransformerEncoded) -> Tensor:
+        """The empty prefix, (B, 0)."""
+        batch = encoded.memory.size(0)
+        return torch.empty(batch, 0, dtype=torch.long, device=encoded.memory.device)  # (B, 0)
+
+    def step(self, prev_tokens: Tensor, state: Tensor, encoded: TransformerEncoded) -> StepOutput:
+        """prev_tokens (B,) = y_{t-1}; state (B, t) the prefix before it. Logits for y_t."""
+        prefix = torch.cat([state, prev_tokens[:, None]], dim=1)  # (B, t+1)
+        hidden, weights = self.decode(prefix, encoded, need_weights=True)  # (B, t+1, D), (B, t+1, S)
+        return StepOutput(self.out(hidden[:, -1]), prefix, weights[:, -1])  # (B, V), (B, S)
+
+    def forward(self, src: Tensor, tgt_in: Tensor, need_weights: bool = False) -> Seq2SeqOutput:
+        """Teacher-forced logits (B, T, V) in one causal pass. src (B, S); tgt_in (B, T) =
+        SOS + target[:-1]. Weights (B, T, S) only if need_weights (naive attention path)."""
+        encoded = self.encode(src)
+        hidden, weights = self.decode(tgt_in, encoded, need_weights)  # (B, T, D), (B, T, S) or None
+        return Seq2SeqOutput(self.out(hidden), weights)  # (B, T, V)
