@@ -9,7 +9,7 @@ export DVC_NO_ANALYTICS := 1
 export MLFLOW_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := true
 
-.PHONY: install repro test smoke ui bench clean
+.PHONY: install repro cost test smoke ui bench clean
 
 install: $(STAMP)
 
@@ -21,14 +21,22 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -c "import attnbench, torch, pytorch_lightning, mlflow, dvc, pytest"
 	touch $(STAMP)
 
+# The accuracy study (byte-for-byte reproducible), then the machine-dependent cost curves.
 repro: install
 	$(BIN)/dvc repro
+	$(BIN)/dvc repro reports/cost/dvc.yaml
+
+cost: install
+	$(BIN)/dvc repro reports/cost/dvc.yaml
 
 test: install
 	$(BIN)/python -m pytest
 
 smoke: install
 	$(BIN)/python -m attnbench.workspace --profile profiles/smoke.yaml
+
+bench: install
+	$(BIN)/python -m attnbench.bench
 
 ui: install
 	$(BIN)/mlflow ui --host 127.0.0.1 --port 5000 \

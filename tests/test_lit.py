@@ -6,7 +6,7 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader
 
-from attnbench.config import ModelConfig, ReinforceConfig, RNNVariant, TrainConfig, load_params
+from attnbench.config import ModelConfig, RNNVariant, TrainConfig, load_params
 from attnbench.data import collate
 from attnbench.decode import greedy_decode, score
 from attnbench.lit import Seq2SeqModule, reinforce_terms, token_nll

@@ -2,7 +2,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from attnbench.config import ModelConfig, RNNVariant
+from attnbench.config import ModelConfig, RNNVariant, TransformerVariant
 from attnbench.data import collate
 from attnbench.decode import greedy_decode, score
 from attnbench.models import build_model
@@ -109,15 +109,23 @@ def test_greedy_equals_teacher_forced_argmax_on_its_own_output(name):
         assert teacher.tolist() == tokens[:stop].tolist()
 
 
-@pytest.mark.parametrize("name", ["lstm", "bahdanau"])
+FITS = {  # variant -> (config, learning rate, steps)
+    "lstm": (VARIANTS["lstm"], 1e-2, 400),
+    "bahdanau": (VARIANTS["bahdanau"], 1e-2, 400),
+    "transformer": (TransformerVariant(arch="transformer", layers=1, heads=2, ff_dim=64), 3e-3, 200),
+}
+
+
+@pytest.mark.parametrize("name", sorted(FITS))
 def test_a_perfect_model_decodes_greedily_like_teacher_forcing(name):
     """Overfit a tiny fixed batch of copy; then greedy output == teacher-forced argmax == target."""
+    variant, lr, steps = FITS[name]
     examples = generate_splits("copy", VOCAB, (3, 5), 5, 16, 2, 1, seed=0)["train"]
     batch = collate(examples)
     torch.manual_seed(0)
-    model = build_model(VARIANTS[name], ModelConfig(embed_dim=16, hidden_dim=32), vocab_total(VOCAB))
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
-    for _ in range(400):
+    model = build_model(variant, ModelConfig(embed_dim=16, hidden_dim=32), vocab_total(VOCAB))
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    for _ in range(steps):
         logits = model(batch.src, batch.tgt_in).logits
         loss = F.cross_entropy(logits.flatten(0, 1), batch.tgt_out.flatten(), ignore_index=PAD)
         optimizer.zero_grad()
@@ -130,3 +138,5 @@ def test_a_perfect_model_decodes_greedily_like_teacher_forcing(name):
     assert torch.equal(teacher, batch.tgt_out), "the model did not fit the batch"
     assert torch.equal(decoded.tokens, teacher)
     assert bool(score(decoded.tokens, batch.tgt_out).seq_correct.all())
+    if decoded.weights is not None:
+        assert decoded.weights.shape == (len(batch), batch.tgt_out.size(1), batch.src.size(1))

@@ -1,7 +1,10 @@
 import pytest
 from scipy import stats
 
+from attnbench.config import load_params, parse_params
+from attnbench.report.comparisons import pairs
 from attnbench.report.markdown import task_findings
+from conftest import REPO
 from attnbench.report.stats import curves_from_rows, mean_interval
 
 
@@ -28,14 +31,30 @@ def rows_for(accuracy):
     ]
 
 
-def test_findings_say_what_the_numbers_show(params):
+def two_variant_study(raw_params):
+    raw_params["study"]["variants"] = ["lstm", "bahdanau"]
+    return parse_params(raw_params)
+
+
+def test_findings_say_what_the_numbers_show(raw_params):
+    params = two_variant_study(raw_params)
     collapsing = rows_for(lambda v, s, n: (1.0 if v == "bahdanau" else 1.0 - 0.15 * (n - 3)) - 0.01 * s)
     text = " ".join(task_findings(curves_from_rows(collapsing), "copy", params))
-    assert "lstm 0.99 → 0.54; bahdanau 0.99 → 0.99" in text
-    assert "the fixed-context model loses more accuracy with length than attention" in text
-    assert "95% intervals do not overlap" in text
+    assert "At the longest training length (6) the best is bahdanau with 0.99 ± 0.02; no other" in text
+    assert "lstm 0.99 → 0.54" in text
+    assert "bahdanau vs lstm: +0.45, intervals do not overlap — the best attention variant is ahead" in text
 
     reversed_ = rows_for(lambda v, s, n: (1.0 if v == "lstm" else 1.0 - 0.15 * (n - 3)) - 0.01 * s)
     text = " ".join(task_findings(curves_from_rows(reversed_), "copy", params))
-    assert "does not lose more accuracy with length than attention" in text
-    assert "At length 6 lstm leads" in text
+    assert "the best is lstm" in text and "a fixed-context variant is ahead" in text
+
+
+def test_pairs_are_found_from_the_configs(params):
+    found = {(p.kind, p.variant, p.reference) for p in pairs(params)}
+    assert found == {("hard vs soft", "hard", "bahdanau")}  # smoke: no global general, no full transformer
+    default = load_params(REPO / "params.yaml")
+    found = {(p.kind, p.variant, p.reference) for p in pairs(default)}
+    assert found == {("local vs global", "local_m", "luong_general"),
+                     ("local vs global", "local_p", "luong_general"),
+                     ("hard vs soft", "hard", "bahdanau"),
+                     ("restricted vs full", "transformer_local", "transformer")}

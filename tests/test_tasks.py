@@ -10,7 +10,8 @@ SETTINGS = dict(vocab_size=6, train_lengths=(3, 6), test_max_length=9, n_train=3
 
 @pytest.mark.parametrize(
     "task, source, expected",
-    [("copy", (3, 4, 5), (3, 4, 5)), ("reverse", (3, 4, 5), (5, 4, 3)), ("reverse", (7,), (7,))],
+    [("copy", (3, 4, 5), (3, 4, 5)), ("reverse", (3, 4, 5), (5, 4, 3)), ("reverse", (7,), (7,)),
+     ("sort", (5, 3, 9, 3), (3, 3, 5, 9)), ("sort", (4,), (4,))],
 )
 def test_task_outputs(task, source, expected):
     example = make_example(task, "train", source)

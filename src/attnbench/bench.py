@@ -19,6 +19,7 @@ import argparse
 import contextlib
 import copy
 import gc
+import itertools
 import logging
 import math
 import os
@@ -47,18 +48,16 @@ LONG = 256  # source lengths from here on get the fewer `long_rounds`
 # ---- measurement -----------------------------------------------------------------------
 @dataclass(frozen=True)
 class Timing:
-    """Seconds per call: one sample per round."""
+    """Seconds per call of one candidate: median and minimum over the rounds."""
 
-    samples: tuple[float, ...]
-    calls_per_round: int = 1
+    median: float
+    min: float
+    samples: tuple[float, ...]  # one per round, in order
+    calls_per_round: int = 1  # calls averaged into each sample
 
-    @property
-    def median(self) -> float:
-        return statistics.median(self.samples)
-
-    @property
-    def min(self) -> float:
-        return min(self.samples)
+    @classmethod
+    def from_samples(cls, samples: Sequence[float], calls_per_round: int = 1) -> Timing:
+        return cls(statistics.median(samples), min(samples), tuple(samples), calls_per_round)
 
 
 def ratio(slow: Timing, fast: Timing) -> tuple[float, float]:
@@ -105,7 +104,7 @@ def compare(
         for name, fn in candidates.items():
             gc.collect()
             samples[name].append(_timed(fn, calls[name]))
-    return {name: Timing(tuple(samples[name]), calls[name]) for name in candidates}
+    return {name: Timing.from_samples(samples[name], calls[name]) for name in candidates}
 
 
 def peak_memory_bytes(fn: Callable[[], None]) -> int | None:
@@ -346,7 +345,7 @@ def attention_section(lengths: Sequence[int], rounds: int, min_round_s: float, b
     """Causal self-attention forward + backward, fused kernel vs written-out softmax."""
     from attnbench.models.transformer import causal_allow_mask, naive_attention, sdpa_attention
 
-    rows, misses, hits = [], [], []
+    rows, judged, misses = [], [], 0
     for length in lengths:
         gen = torch.Generator().manual_seed(length)
         q, k, v = (torch.randn(batch, heads, length, head_dim, generator=gen, requires_grad=True)
@@ -382,13 +381,14 @@ def attention_section(lengths: Sequence[int], rounds: int, min_round_s: float, b
         med, low = ratio(result["naive"], result["sdpa"])
         check = f">= {target:.0f}x {verdict(med, target, at_least=True)}" if length >= LONG else "-"
         if length >= LONG:
-            (hits if med >= target else misses).append(f"L={length} {times(med)}")
+            judged.append(f"L={length} {times(med)}")
+            misses += med < target
         mem = [f"{memory[n] / 2**20:.1f}" if memory[n] is not None else "n/a" for n in ("sdpa", "naive")]
         rows.append([str(length), ms(result["sdpa"].median), ms(result["sdpa"].min),
                      ms(result["naive"].median), ms(result["naive"].min), times(med), times(low),
                      *mem, f"{max_diff:.1e}", check])
     state = "MET" if not misses else "NOT MET"
-    detail = "; ".join(hits + misses) or "no length >= 256 run"
+    detail = "; ".join(judged) or "no length >= 256 run"
     return Report(
         title=f"3. SDPA vs naive attention, causal self-attention fwd + bwd "
               f"(B={batch}, heads={heads}, dh={head_dim})",
@@ -470,11 +470,11 @@ def hand_fit(template: nn.Module, params: Params, examples: list[Example], steps
     loader = _loader(examples, params.train.batch_size, seed)
     done = 0
     while done < steps:
-        for batch in loader:
+        # len(loader) batches per epoch, as Lightning takes them: running the iterator dry would
+        # make RandomSampler draw one more permutation and shift every later epoch's order.
+        for batch in itertools.islice(loader, min(len(loader), steps - done)):
             train_step(model, batch, optimizer, params.train.grad_clip)
             done += 1
-            if done == steps:
-                break
     return model
 
 
@@ -559,6 +559,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         help="sequence lengths of section 3 (default 64 256 512 1024; quick 64 256)")
     parser.add_argument("--sections", type=int, nargs="+", choices=[1, 2, 3, 4], default=[1, 2, 3, 4])
     parser.add_argument("--batch", type=int, default=32, help="batch size of sections 1-2 (default 32)")
+    parser.add_argument("--rounds", type=int, help="timed rounds per comparison in sections 1-3 (default 7; quick 3)")
+    parser.add_argument("--long-rounds", type=int,
+                        help=f"timed rounds at sections 1-2 lengths >= {LONG} (default 3; quick 2)")
     parser.add_argument("--fit-steps", type=int, help="optimiser steps per fit in section 4 (default 150)")
     return parser.parse_args(argv)
 
@@ -569,7 +572,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     quick = args.quick
     lengths = args.lengths or ([16, 64] if quick else [16, 64, 256])
     attn_lengths = args.attn_lengths or ([64, 256] if quick else [64, 256, 512, 1024])
-    rounds, long_rounds = (3, 2) if quick else (7, 3)
+    rounds = args.rounds or (3 if quick else 7)
+    long_rounds = args.long_rounds or (2 if quick else 3)
     fit_steps = args.fit_steps or (30 if quick else 150)
     fit_rounds = 2 if quick else 3
     min_round_s = 0.02  # fast calls repeat within a round so each sample spans >= 20 ms
@@ -584,9 +588,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         4: lambda: lightning_section(params, ["bahdanau", "lstm"], fit_steps, fit_rounds),
     }
     for number in sorted(set(args.sections)):
-        section_start = time.perf_counter()
+        section_start, load_before = time.perf_counter(), os.getloadavg()[0]
         report = sections[number]()
-        print(f"\n{render(report)}\n  ({time.perf_counter() - section_start:.0f} s)", flush=True)
+        print(f"\n{render(report)}\n  ({time.perf_counter() - section_start:.0f} s; 1-min load average "
+              f"{load_before:.2f} before, {os.getloadavg()[0]:.2f} after)", flush=True)
     print(f"\nTotal wall time {time.perf_counter() - started:.0f} s", flush=True)
 
 

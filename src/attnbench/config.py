@@ -186,6 +186,21 @@ class TrainConfig(Section):
     val_every_n_steps: PositiveInt
 
 
+class CostConfig(Section):
+    """The benchmark of training cost against length (machine-dependent outputs)."""
+
+    lengths: list[PositiveInt] = Field([16, 32, 64, 128, 256, 512], min_length=2)
+    batch_size: PositiveInt = 8
+    rounds: PositiveInt = 3
+    fit_from_length: PositiveInt = 64  # fit slopes where fixed per-step costs no longer dominate
+
+    @model_validator(mode="after")
+    def _enough_points_to_fit(self) -> CostConfig:
+        if sum(n >= self.fit_from_length for n in self.lengths) < 2:
+            raise ValueError("at least two lengths must be >= fit_from_length")
+        return self
+
+
 class Params(Section):
     runtime: RuntimeConfig = RuntimeConfig()
     tracking: TrackingConfig = TrackingConfig()
@@ -194,6 +209,7 @@ class Params(Section):
     model: ModelConfig
     variants: dict[str, VariantConfig] = Field(min_length=1)
     train: TrainConfig
+    cost: CostConfig = CostConfig()
 
     @model_validator(mode="after")
     def _study_variants_defined(self) -> Params:

@@ -26,7 +26,12 @@ def reverse(source: Sequence) -> Sequence:
     return tuple(reversed(source))
 
 
-TASKS: dict[str, Callable[[Sequence], Sequence]] = {"copy": copy, "reverse": reverse}
+def sort(source: Sequence) -> Sequence:
+    """Content-based alignment: output i looks wherever the i-th smallest symbol is."""
+    return tuple(sorted(source))
+
+
+TASKS: dict[str, Callable[[Sequence], Sequence]] = {"copy": copy, "reverse": reverse, "sort": sort}
 
 
 def vocab_total(vocab_size: int) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import matplotlib
@@ -18,59 +19,94 @@ DPI = 100
 
 def save(fig: plt.Figure, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=DPI, metadata=PNG_METADATA)
+    fig.savefig(path, dpi=DPI, metadata=PNG_METADATA, bbox_inches="tight")
     plt.close(fig)
+
+
+def variant_styles(variants: list[str]) -> dict[str, dict]:
+    """A fixed colour and line style per variant, in study order."""
+    cmap = plt.get_cmap("tab20")
+    return {v: {"color": cmap(i % 20), "linestyle": "-" if i < 10 else "--"} for i, v in enumerate(variants)}
+
+
+def task_panels(tasks: list[str]) -> tuple[plt.Figure, list[plt.Axes]]:
+    fig, axes = plt.subplots(1, len(tasks), figsize=(5.2 * len(tasks), 4), squeeze=False)
+    return fig, list(axes[0])
 
 
 def accuracy_by_length(curves: dict[tuple[str, str], Curve], tasks: list[str],
                        variants: list[str], longest_trained: int, path: Path) -> None:
     """Exact-match accuracy vs length, one panel per task: mean over seeds, 95% band."""
-    fig, axes = plt.subplots(1, len(tasks), figsize=(5.5 * len(tasks), 4), squeeze=False)
-    for ax, task in zip(axes[0], tasks):
+    styles = variant_styles(variants)
+    fig, axes = task_panels(tasks)
+    for ax, task in zip(axes, tasks):
         for variant in variants:
             curve = curves[(task, variant)]
-            means = [iv.mean for iv in curve.seq_acc]
-            line, = ax.plot(curve.lengths, means, marker="o", markersize=3, label=variant)
+            ax.plot(curve.lengths, [iv.mean for iv in curve.seq_acc], marker="o", markersize=2.5,
+                    linewidth=1.2, label=variant, **styles[variant])
             ax.fill_between(curve.lengths, [iv.low for iv in curve.seq_acc],
-                            [iv.high for iv in curve.seq_acc], color=line.get_color(), alpha=0.2)
-        ax.axvline(longest_trained + 0.5, color="grey", linestyle="--", linewidth=1)
+                            [iv.high for iv in curve.seq_acc], color=styles[variant]["color"], alpha=0.12)
+        ax.axvline(longest_trained + 0.5, color="grey", linestyle=":", linewidth=1)
         ax.text(longest_trained + 0.7, 0.98, "extrapolation", color="grey", va="top", fontsize=8)
-        ax.set(title=task, xlabel="sequence length", ylabel="exact-match accuracy",
-               ylim=(-0.02, 1.02))
+        ax.set(title=task, xlabel="sequence length", ylabel="exact-match accuracy", ylim=(-0.02, 1.02))
         ax.grid(alpha=0.3)
-        ax.legend(loc="lower left", fontsize=8)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=min(6, len(variants)), fontsize=8,
+               bbox_to_anchor=(0.5, -0.02 - 0.04 * math.ceil(len(variants) / 6)))
     fig.tight_layout()
     save(fig, path)
 
 
+def heatmap(ax: plt.Axes, example: dict, title: str) -> matplotlib.image.AxesImage:
+    """Attention weights (predicted token x source token) of one decoded example."""
+    weights = example["weights"]  # (T, S)
+    image = ax.imshow(weights, cmap="viridis", vmin=0.0, vmax=1.0, aspect="auto")
+    correct = example["prediction"] == example["target"]
+    ax.set_xticks(range(len(example["source"])), [str(t) for t in example["source"]], fontsize=6)
+    ax.set_yticks(range(len(weights)), [str(t) for t in example["prediction"]], fontsize=6)
+    ax.set_title(f"{title} ({'correct' if correct else 'wrong'})", fontsize=9)
+    return image
+
+
 def attention_heatmaps(examples: dict[str, dict], task: str, path: Path) -> None:
-    """Attention weights (target step x source position) of one fixed test example."""
-    fig, axes = plt.subplots(1, len(examples), figsize=(4.2 * len(examples), 4), squeeze=False)
-    for ax, (variant, example) in zip(axes[0], examples.items()):
-        weights = example["weights"]  # (T, S)
-        image = ax.imshow(weights, cmap="viridis", vmin=0.0, vmax=1.0, aspect="auto")
-        correct = example["prediction"] == example["target"]
-        ax.set_xticks(range(len(example["source"])), [str(t) for t in example["source"]], fontsize=7)
-        ax.set_yticks(range(len(weights)), [str(t) for t in example["prediction"]], fontsize=7)
-        ax.set(title=f"{task}: {variant} (seed {example['seed']}, {'correct' if correct else 'wrong'})",
-               xlabel="source token", ylabel="predicted token (2 = EOS)")
-        fig.colorbar(image, ax=ax, fraction=0.046)
-    fig.tight_layout()
+    """One panel per attention variant, the same test example in each."""
+    cols = min(5, len(examples))
+    rows = math.ceil(len(examples) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 3.2 * rows), squeeze=False)
+    for ax in axes.flat[len(examples):]:
+        ax.axis("off")
+    for ax, (variant, example) in zip(axes.flat, examples.items()):
+        image = heatmap(ax, example, f"{task}: {variant}")
+    fig.supxlabel("source token")
+    fig.supylabel("predicted token (2 = EOS)")
+    fig.colorbar(image, ax=axes, fraction=0.02)
+    save(fig, path)
+
+
+def single_heatmap(example: dict, title: str, path: Path) -> None:
+    fig, ax = plt.subplots(figsize=(4, 3.6))
+    fig.colorbar(heatmap(ax, example, title), ax=ax, fraction=0.046)
+    ax.set(xlabel="source token", ylabel="predicted token (2 = EOS)")
     save(fig, path)
 
 
 def training_curves(curves: dict[tuple[str, str], list[dict]], tasks: list[str],
                     variants: list[str], path: Path) -> None:
-    """Training loss vs step, one panel per task, one line per (variant, seed)."""
-    fig, axes = plt.subplots(1, len(tasks), figsize=(5.5 * len(tasks), 4), squeeze=False)
-    for ax, task in zip(axes[0], tasks):
-        for index, variant in enumerate(variants):
-            for seed_curve in curves[(task, variant)]:
-                steps, losses = zip(*seed_curve["loss"]) if seed_curve["loss"] else ((), ())
-                ax.plot(steps, losses, color=f"C{index}", alpha=0.7, linewidth=1,
-                        label=variant if seed_curve is curves[(task, variant)][0] else None)
-        ax.set(title=task, xlabel="step", ylabel="training loss", yscale="log")
+    """Training loss vs step, mean over seeds, one panel per task."""
+    styles = variant_styles(variants)
+    fig, axes = task_panels(tasks)
+    for ax, task in zip(axes, tasks):
+        for variant in variants:
+            seeds = [dict(c["loss"]) for c in curves[(task, variant)] if c["loss"]]
+            if not seeds:
+                continue
+            steps = sorted(set.intersection(*(set(s) for s in seeds)))
+            mean = [sum(s[step] for s in seeds) / len(seeds) for step in steps]
+            ax.plot(steps, mean, linewidth=1.2, label=variant, **styles[variant])
+        ax.set(title=task, xlabel="step", ylabel="training loss (mean over seeds)", yscale="log")
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=min(6, len(variants)), fontsize=8,
+               bbox_to_anchor=(0.5, -0.02 - 0.04 * math.ceil(len(variants) / 6)))
     fig.tight_layout()
     save(fig, path)

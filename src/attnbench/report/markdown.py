@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from attnbench.config import Params
-from attnbench.report.stats import Curve, Interval
+from attnbench.report.comparisons import pairs
+from attnbench.report.stats import Curve, Interval, mean_interval
+
+Curves = dict[tuple[str, str], Curve]
 
 
 def fmt(iv: Interval) -> str:
@@ -12,77 +15,107 @@ def fmt(iv: Interval) -> str:
 
 def key_lengths(params: Params) -> list[int]:
     low, high = params.data.train_lengths.min, params.data.train_lengths.max
-    return sorted({low, (low + high) // 2, high, params.data.test_max_length})
+    return sorted({low, (low + high) // 2, high, (high + params.data.test_max_length) // 2,
+                   params.data.test_max_length})
 
 
-def accuracy_table(curves: dict[tuple[str, str], Curve], task: str, params: Params) -> list[str]:
+def split_mean(curve: Curve, split: str) -> Interval:
+    """Mean over the split's lengths, with the interval over seeds of that per-seed mean."""
+    return curve.split_interval(split)
+
+
+def accuracy_table(curves: Curves, task: str, params: Params, parameters: dict[str, int]) -> list[str]:
     lengths = key_lengths(params)
-    header = ["variant", *[f"L={n}" for n in lengths], "mean in-dist.", "mean extrap."]
+    high = params.data.train_lengths.max
+    header = ["variant", "params", *[f"L={n}" + ("*" if n > high else "") for n in lengths],
+              "in-dist. mean", "extrap. mean"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for variant in params.study.variants:
         curve = curves[(task, variant)]
-        cells = [fmt(curve.at(n)) for n in lengths]
-        cells += [f"{curve.mean_over('in_distribution'):.2f}", f"{curve.mean_over('extrapolation'):.2f}"]
+        cells = [f"{parameters.get(variant, 0):,}", *[fmt(curve.at(n)) for n in lengths],
+                 fmt(split_mean(curve, "in_distribution")), fmt(split_mean(curve, "extrapolation"))]
         lines.append(f"| {variant} | " + " | ".join(cells) + " |")
     return lines
 
 
-def _overlap_phrase(a: Interval, b: Interval) -> str:
+def _versus(a: Interval, b: Interval) -> str:
+    """How a compares with b: difference and whether their 95% intervals overlap."""
     if a.n_seeds < 2 or b.n_seeds < 2:
-        return "one seed each, no interval"
-    return "95% intervals overlap" if a.overlaps(b) else "95% intervals do not overlap"
+        return f"{a.mean - b.mean:+.2f} (one seed, no interval)"
+    overlap = "intervals overlap" if a.overlaps(b) else "intervals do not overlap"
+    return f"{a.mean - b.mean:+.2f}, {overlap}"
 
 
-def task_findings(curves: dict[tuple[str, str], Curve], task: str, params: Params) -> list[str]:
+def task_findings(curves: Curves, task: str, params: Params) -> list[str]:
     low, high = params.data.train_lengths.min, params.data.train_lengths.max
     variants = params.study.variants
-    drops = {v: curves[(task, v)].at(low).mean - curves[(task, v)].at(high).mean for v in variants}
+    at_high = {v: curves[(task, v)].at(high) for v in variants}
     out = []
-    trend = "; ".join(
-        f"{v} {curves[(task, v)].at(low).mean:.2f} → {curves[(task, v)].at(high).mean:.2f}"
-        for v in variants
-    )
-    out.append(f"Exact-match accuracy from length {low} to the longest trained length {high}: {trend}.")
-    best = max(variants, key=lambda v: curves[(task, v)].at(high).mean)
-    best_iv = curves[(task, best)].at(high)
-    others = [v for v in variants if v != best]
-    if others:
-        runner = max(others, key=lambda v: curves[(task, v)].at(high).mean)
-        runner_iv = curves[(task, runner)].at(high)
-        if best_iv.mean == runner_iv.mean:
-            out.append(f"At length {high} {best} and {runner} tie at {best_iv.mean:.2f}.")
-        else:
-            out.append(
-                f"At length {high} {best} leads with {fmt(best_iv)}, ahead of {runner} "
-                f"({fmt(runner_iv)}) by {best_iv.mean - runner_iv.mean:.2f}; "
-                f"{_overlap_phrase(best_iv, runner_iv)}."
-            )
+    ranked = sorted(variants, key=lambda v: -at_high[v].mean)
+    best = ranked[0]
+    tied = [v for v in ranked[1:] if at_high[v].overlaps(at_high[best])]
+    tie_text = f"; within its interval: {', '.join(tied)}" if tied else "; no other variant's interval overlaps it"
+    out.append(f"At the longest training length ({high}) the best is {best} with {fmt(at_high[best])}{tie_text}.")
+
     fixed = [v for v in variants if params.variants[v].fixed_context]
     attentive = [v for v in variants if not params.variants[v].fixed_context]
-    for f in fixed:
-        for a in attentive:
-            f_iv, a_iv = curves[(task, f)].at(high), curves[(task, a)].at(high)
-            if drops[f] > drops[a] and a_iv.mean > f_iv.mean and not a_iv.overlaps(f_iv):
-                verdict = "the fixed-context model loses more accuracy with length than attention"
-            elif drops[f] > drops[a]:
-                verdict = ("the fixed-context model loses more accuracy with length, but the gap "
-                           f"at length {high} is within the seeds' spread")
-            else:
-                verdict = "the fixed-context model does not lose more accuracy with length than attention"
-            out.append(
-                f"Fixed context vs attention ({f} vs {a}): drops of {drops[f]:.2f} vs {drops[a]:.2f} "
-                f"over lengths {low}–{high}: {verdict}."
-            )
-    if params.data.test_max_length > high:
-        ext = "; ".join(f"{v} {curves[(task, v)].mean_over('extrapolation'):.2f}" for v in variants)
+    if fixed and attentive:
+        drops = {v: curves[(task, v)].at(low).mean - at_high[v].mean for v in variants}
+        fixed_text = "; ".join(f"{v} {curves[(task, v)].at(low).mean:.2f} → {at_high[v].mean:.2f}" for v in fixed)
+        worst_attention = max(attentive, key=lambda v: drops[v])
+        best_attention = max(attentive, key=lambda v: at_high[v].mean)
+        best_fixed = max(fixed, key=lambda v: at_high[v].mean)
+        verdict = ("the best attention variant is ahead of every fixed-context variant, intervals not overlapping"
+                   if at_high[best_attention].mean > at_high[best_fixed].mean
+                   and not at_high[best_attention].overlaps(at_high[best_fixed])
+                   else "the intervals of the best attention and best fixed-context variants overlap"
+                   if at_high[best_attention].overlaps(at_high[best_fixed])
+                   else "a fixed-context variant is ahead")
         out.append(
-            f"Beyond the training lengths ({high + 1}–{params.data.test_max_length}), mean "
-            f"exact-match accuracy: {ext}."
+            f"Fixed context vs attention, lengths {low} → {high}: {fixed_text}. Among attention variants "
+            f"the largest drop is {worst_attention}'s ({drops[worst_attention]:.2f}); at length {high} "
+            f"{best_attention} vs {best_fixed}: {_versus(at_high[best_attention], at_high[best_fixed])} — {verdict}."
+        )
+    for pair in pairs(params):
+        a, b = curves[(task, pair.variant)], curves[(task, pair.reference)]
+        ia, ib = split_mean(a, "in_distribution"), split_mean(b, "in_distribution")
+        out.append(
+            f"{pair.kind.capitalize()} ({pair.variant} vs {pair.reference}): mean in-distribution "
+            f"accuracy {fmt(ia)} vs {fmt(ib)} ({_versus(ia, ib)}); at length {high} "
+            f"{at_high[pair.variant].mean:.2f} vs {at_high[pair.reference].mean:.2f}."
+        )
+    if params.data.test_max_length > high:
+        extrap = {v: split_mean(curves[(task, v)], "extrapolation") for v in variants}
+        top = max(variants, key=lambda v: extrap[v].mean)
+        zero = [v for v in variants if extrap[v].mean == 0.0]
+        zero_text = f"; {len(zero)} of {len(variants)} variants get none right" if zero else ""
+        out.append(
+            f"Beyond the training lengths ({high + 1}–{params.data.test_max_length}) the best is {top} "
+            f"with a mean of {fmt(extrap[top])}{zero_text}."
         )
     return out
 
 
-def render(curves: dict[tuple[str, str], Curve], params: Params, heatmap_tasks: list[str]) -> str:
+def hard_vs_soft_table(curves: Curves, params: Params) -> list[str]:
+    """Per-seed in-distribution accuracy of each hard/soft pair: mean and spread across seeds."""
+    found = [p for p in pairs(params) if p.kind == "hard vs soft"]
+    if not found:
+        return []
+    seeds = params.study.seeds
+    header = ["task", "variant", *[f"seed {s}" for s in seeds], "mean ± 95%", "sd"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for task in params.study.tasks:
+        for pair in found:
+            for variant in (pair.variant, pair.reference):
+                per_seed = curves[(task, variant)].seed_means("in_distribution")
+                iv = mean_interval(per_seed)
+                sd = (sum((x - iv.mean) ** 2 for x in per_seed) / max(1, len(per_seed) - 1)) ** 0.5
+                lines.append(f"| {task} | {variant} | " + " | ".join(f"{x:.2f}" for x in per_seed)
+                             + f" | {fmt(iv)} | {sd:.3f} |")
+    return lines
+
+
+def render(curves: Curves, params: Params, heatmap_tasks: list[str], parameters: dict[str, int]) -> str:
     data, train = params.data, params.train
     lines = [
         "# attnbench report",
@@ -92,22 +125,21 @@ def render(curves: dict[tuple[str, str], Curve], params: Params, heatmap_tasks: 
         "free-running decoding (no teacher forcing) on held-out test sequences never seen in "
         "training. `seq_acc` is exact match of the whole output sequence including EOS.",
         "",
-        f"- tasks: {', '.join(params.study.tasks)}; variants: {', '.join(params.study.variants)}; "
+        f"- tasks: {', '.join(params.study.tasks)}; {len(params.study.variants)} variants; "
         f"seeds: {', '.join(map(str, params.study.seeds))}",
         f"- training lengths {data.train_lengths.min}–{data.train_lengths.max}, test lengths "
         f"{data.train_lengths.min}–{data.test_max_length} ({data.n_test_per_length} sequences per "
         f"length), {data.vocab_size} symbols",
-        f"- every variant: embedding {params.model.embed_dim}, hidden {params.model.hidden_dim}, "
-        f"{train.max_steps} steps of {train.optimizer} (lr {train.lr:g}, batch {train.batch_size}, "
-        f"gradient clip {train.grad_clip:g})",
-        "- intervals: mean ± half-width of the 95% t-interval over seeds",
+        f"- every variant: embedding {params.model.embed_dim}, hidden/model width "
+        f"{params.model.hidden_dim}, {train.max_steps} steps of {train.optimizer} (lr {train.lr:g}, "
+        f"batch {train.batch_size}, gradient clip {train.grad_clip:g})",
+        "- intervals: mean ± half-width of the 95% t-interval over seeds (clipped to [0, 1])",
         "",
         "## Findings",
         "",
     ]
     for task in params.study.tasks:
-        lines.append(f"**{task}**")
-        lines.append("")
+        lines += [f"**{task}**", ""]
         lines += [f"- {sentence}" for sentence in task_findings(curves, task, params)]
         lines.append("")
     lines += [
@@ -118,18 +150,44 @@ def render(curves: dict[tuple[str, str], Curve], params: Params, heatmap_tasks: 
         "",
         "![accuracy by length](figures/accuracy_by_length.png)",
         "",
+        "Exact-match accuracy at key lengths (`*` = beyond the training lengths); `params` is "
+        "the number of trained parameters.",
+        "",
     ]
     for task in params.study.tasks:
-        lines += [f"### {task}", "", *accuracy_table(curves, task, params), ""]
+        lines += [f"### {task}", "", *accuracy_table(curves, task, params, parameters), ""]
+    hard_soft = hard_vs_soft_table(curves, params)
+    if hard_soft:
+        lines += ["## Hard vs soft attention", "",
+                  "Mean in-distribution exact-match accuracy of each seed; hard attention samples "
+                  "one position and learns it by REINFORCE, soft attention averages.", "",
+                  *hard_soft, ""]
     lines += ["## Attention heatmaps", ""]
     if heatmap_tasks:
-        lines.append(
-            f"The first test sequence of length {data.train_lengths.max}, decoded greedily by "
-            "the first seed of every attention variant."
-        )
-        lines.append("")
-        lines += [f"![attention {task}](figures/attention_{task}.png)" for task in heatmap_tasks]
+        lines += [
+            f"The first test sequence of length {data.train_lengths.max}, decoded greedily by the "
+            "first seed of every attention variant (self-attention: last decoder layer's "
+            "cross-attention, averaged over heads).",
+            "",
+            *[f"![attention {task}](figures/attention_{task}.png)" for task in heatmap_tasks],
+        ]
     else:
         lines.append("No variant of this study uses attention.")
-    lines += ["", "## Training curves", "", "![training curves](figures/training_curves.png)", ""]
+    lines += [
+        "",
+        "## Training curves",
+        "",
+        "Training loss (mean over seeds) against step.",
+        "",
+        "![training curves](figures/training_curves.png)",
+        "",
+        "## Cost against length",
+        "",
+        "Training-step time and activation memory per variant against sequence length, with "
+        "log-log slopes beside the complexities of Vaswani et al. 2017 (Table 1), are in "
+        "[`reports/cost/cost.md`](cost/cost.md). They depend on the machine, so they are "
+        "produced by their own pipeline (`reports/cost/dvc.yaml`) and are not part of the "
+        "byte-for-byte promise.",
+        "",
+    ]
     return "\n".join(lines)

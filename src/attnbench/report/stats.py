@@ -47,6 +47,17 @@ class Curve:
     splits: list[str]
     seq_acc: list[Interval]
     tok_acc: list[Interval]
+    per_seed: dict[int, list[float]]  # seed -> seq_acc at each of `lengths`
+
+    def seed_means(self, split: str) -> list[float]:
+        """Each seed's mean seq_acc over the lengths of one split (seeds in order)."""
+        chosen = [i for i, s in enumerate(self.splits) if s == split]
+        return [sum(acc[i] for i in chosen) / len(chosen) for _, acc in sorted(self.per_seed.items())]
+
+    def split_interval(self, split: str) -> Interval:
+        if split not in self.splits:
+            return Interval(float("nan"), float("nan"), float("nan"), 0)
+        return mean_interval(self.seed_means(split))
 
     def at(self, length: int) -> Interval:
         return self.seq_acc[self.lengths.index(length)]
@@ -71,5 +82,9 @@ def curves_from_rows(rows: list[dict]) -> dict[tuple[str, str], Curve]:
             splits=[by_length[n][0]["split"] for n in lengths],
             seq_acc=[mean_interval([r["seq_acc"] for r in by_length[n]]) for n in lengths],
             tok_acc=[mean_interval([r["tok_acc"] for r in by_length[n]]) for n in lengths],
+            per_seed={
+                seed: [next(r["seq_acc"] for r in by_length[n] if r["seed"] == seed) for n in lengths]
+                for seed in sorted({r["seed"] for n in lengths for r in by_length[n]})
+            },
         )
     return curves

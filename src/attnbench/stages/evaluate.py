@@ -8,6 +8,7 @@ the MLflow run that trained each weights file (metric step = sequence length).
 from __future__ import annotations
 
 import argparse
+import tempfile
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -100,6 +101,20 @@ def log_to_mlflow(client, experiment_id: str, params: Params, task: str, variant
         client.set_terminated(run_id, "FINISHED")
 
 
+def log_heatmap(client, experiment_id: str, task: str, variant: str, seed: int, md5: str,
+                attention: dict) -> None:
+    """The run's attention heatmap of the fixed example, as an MLflow artifact."""
+    from attnbench.report.figures import single_heatmap
+
+    tags = {tracking.TAG_TASK: task, tracking.TAG_VARIANT: variant, tracking.TAG_SEED: str(seed),
+            tracking.TAG_WEIGHTS_MD5: md5}
+    run_id = tracking.find_run(client, experiment_id, tags)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "attention.png"
+        single_heatmap(attention, tracking.run_name(task, variant, seed), path)
+        client.log_artifact(run_id, str(path), artifact_path="heatmaps")
+
+
 def main(args: argparse.Namespace) -> None:
     params = load_params(args.params)
     if args.task not in params.study.tasks or args.variant not in params.study.variants:
@@ -118,11 +133,11 @@ def main(args: argparse.Namespace) -> None:
         rows = accuracy_by_length(model, examples)
         log_to_mlflow(client, experiment_id, params, args.task, args.variant, seed, md5, rows)
         results += [{"seed": seed, **row} for row in rows]
-        if example_attention is None:
-            example = heatmap_example(examples, params.data.train_lengths.max)
-            example_attention = attention_of(model, example)
-            if example_attention is not None:
-                example_attention["seed"] = seed
+        attention = attention_of(model, heatmap_example(examples, params.data.train_lengths.max))
+        if attention is not None:
+            log_heatmap(client, experiment_id, args.task, args.variant, seed, md5, attention)
+            if example_attention is None:
+                example_attention = {**attention, "seed": seed}
         mean = sum(r["seq_acc"] for r in rows) / len(rows)
         print(f"evaluate {args.task}/{args.variant}/{seed}: mean seq_acc over lengths {mean:.3f}")
     write_json(

@@ -41,14 +41,15 @@ def write_csv(path: Path, rows: list[dict]) -> None:
 
 
 def write_plot_data(curves: dict[tuple[str, str], Curve], params: Params) -> None:
-    """reports/plots/{task}.csv: length and the mean seq_acc of each variant (dvc plots)."""
+    """reports/plots/{task}.csv: length, variant, mean seq_acc over seeds (for dvc plots)."""
     for task in params.study.tasks:
-        lengths = curves[(task, params.study.variants[0])].lengths
         with (REPORTS / "plots" / f"{task}.csv").open("w", newline="") as handle:
             writer = csv.writer(handle, lineterminator="\n")
-            writer.writerow(["length", *params.study.variants])
-            for n in lengths:
-                writer.writerow([n, *(f"{curves[(task, v)].at(n).mean:.4f}" for v in params.study.variants)])
+            writer.writerow(["length", "variant", "seq_acc"])
+            for variant in params.study.variants:
+                curve = curves[(task, variant)]
+                for n in curve.lengths:
+                    writer.writerow([n, variant, f"{curve.at(n).mean:.4f}"])
 
 
 def metrics(curves: dict[tuple[str, str], Curve], params: Params) -> dict:
@@ -87,9 +88,9 @@ def main(args: argparse.Namespace) -> None:
     tasks, variants = params.study.tasks, params.study.variants
     figures.accuracy_by_length(curves, tasks, variants, params.data.train_lengths.max,
                                FIGURES / "accuracy_by_length.png")
-    train_curves = {
-        (t, v): read_json(REPORTS / "train" / t / f"{v}.json")["curves"] for t in tasks for v in variants
-    }
+    trained = {(t, v): read_json(REPORTS / "train" / t / f"{v}.json") for t in tasks for v in variants}
+    train_curves = {key: value["curves"] for key, value in trained.items()}
+    parameters = {v: trained[(tasks[0], v)]["parameters"] for v in variants}
     figures.training_curves(train_curves, tasks, variants, FIGURES / "training_curves.png")
     heatmap_tasks = []
     for task in tasks:
@@ -101,7 +102,7 @@ def main(args: argparse.Namespace) -> None:
         if examples:
             figures.attention_heatmaps(examples, task, FIGURES / f"attention_{task}.png")
             heatmap_tasks.append(task)
-    (REPORTS / "report.md").write_text(markdown.render(curves, params, heatmap_tasks))
+    (REPORTS / "report.md").write_text(markdown.render(curves, params, heatmap_tasks, parameters))
     log_report(params, [REPORTS / "report.md", REPORTS / "accuracy_by_length.csv",
                         *sorted(FIGURES.glob("*.png"))])
     print(f"report: {len(rows)} rows -> {REPORTS / 'report.md'}")

@@ -106,9 +106,11 @@ def main(args: argparse.Namespace) -> None:
                    experiment_id, data_md5)
         for seed in params.study.seeds
     ]
+    model = build_model(params.variants[args.variant], params.model, vocab_total(params.data.vocab_size))
     write_json(
         f"reports/train/{args.task}/{args.variant}.json",
-        {"task": args.task, "variant": args.variant, "curves": curves},
+        {"task": args.task, "variant": args.variant, "curves": curves,
+         "parameters": sum(p.numel() for p in model.parameters() if p.requires_grad)},
     )
 
 
