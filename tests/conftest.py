@@ -40,3 +40,16 @@ def mlflow_store(tmp_path, monkeypatch) -> str:
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     monkeypatch.setenv("DVC_ROOT", str(tmp_path))
     return uri
+
+
+def assert_padding_invariant(model, batch) -> None:
+    """Each sequence alone must get the logits it gets inside the right-padded batch."""
+    from attnbench.tasks import PAD
+
+    with torch.no_grad():
+        batched = model(batch.src, batch.tgt_in).logits
+        for i in range(len(batch)):
+            n = int((batch.src[i] != PAD).sum())
+            t = int((batch.tgt_out[i] != PAD).sum())
+            alone = model(batch.src[i : i + 1, :n], batch.tgt_in[i : i + 1, :t]).logits
+            torch.testing.assert_close(batched[i, :t], alone[0], atol=1e-5, rtol=1e-4)

@@ -8,6 +8,7 @@ from attnbench.decode import greedy_decode, score
 from attnbench.models import build_model
 from attnbench.models.rnn_seq2seq import top_hidden
 from attnbench.tasks import PAD, generate_splits, vocab_total
+from conftest import assert_padding_invariant
 
 VOCAB = 6
 SIZES = ModelConfig(embed_dim=8, hidden_dim=16)
@@ -68,13 +69,7 @@ def test_luong_batched_training_path_equals_step_by_step(name):
 
 @pytest.mark.parametrize("name", sorted(VARIANTS))
 def test_padding_does_not_change_any_sequence(name):
-    model, batch = model_for(name), mixed_batch()
-    batched = model(batch.src, batch.tgt_in).logits
-    for i in range(len(batch)):
-        n = int((batch.src[i] != PAD).sum())
-        t = int((batch.tgt_out[i] != PAD).sum())
-        alone = model(batch.src[i : i + 1, :n], batch.tgt_in[i : i + 1, :t]).logits
-        torch.testing.assert_close(batched[i, :t], alone[0], atol=1e-5, rtol=1e-4)
+    assert_padding_invariant(model_for(name), mixed_batch())
 
 
 def test_fixed_context_is_the_encoders_last_real_state():
