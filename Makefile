@@ -9,7 +9,7 @@ export DVC_NO_ANALYTICS := 1
 export MLFLOW_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := true
 
-.PHONY: install repro cost test smoke ui bench clean
+.PHONY: install repro cost test check-platform smoke ui bench clean
 
 install: $(STAMP)
 
@@ -31,6 +31,10 @@ cost: install
 
 test: install
 	$(BIN)/python -m pytest
+
+# Can this machine reproduce the committed study byte for byte? (the platform canary, ~40 s)
+check-platform: install
+	$(BIN)/python -m pytest tests/test_platform.py
 
 smoke: install
 	$(BIN)/python -m attnbench.workspace --profile profiles/smoke.yaml

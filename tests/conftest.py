@@ -4,15 +4,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import attnbench  # noqa: F401, I001 - first: pins the CPU kernels before torch loads
 import pytest
 import torch
 import yaml
 
+from attnbench import numerics
 from attnbench.config import Params, parse_params
 
 # One intra-op thread, as the stages use: same numerics everywhere, and no spinning
-# threads fighting other processes for the two cores.
+# threads fighting other processes for the two cores. Recurrent layers skip oneDNN, as in
+# every process that builds a model (numerics.configure_torch).
 torch.set_num_threads(1)
+numerics.configure_torch()
 
 REPO = Path(__file__).resolve().parents[1]
 SMOKE_PROFILE = REPO / "profiles" / "smoke.yaml"

@@ -10,10 +10,16 @@ import json
 import pytest
 from mlflow.tracking import MlflowClient
 
+from attnbench import numerics
 from attnbench.config import load_params
 from attnbench.report.stats import CSV_COLUMNS
 from attnbench.workspace import dvc, make_workspace, output_files, start_repro
 from conftest import REPO, SMOKE_PROFILE
+
+
+# The dispatch settings every training process must record as in force.
+PINNED_TAGS = {"mkl_cbwr": "COMPATIBLE", "aten_cpu_capability": "AVX2", "onednn_enabled": "false",
+               "threads": "1", "torch": numerics.TORCH_BUILD}
 
 
 @pytest.fixture(scope="session")
@@ -86,6 +92,8 @@ def test_mlflow_has_one_run_per_task_variant_seed(workspaces, study):
         assert tags["weights_md5"] == hashlib.md5(weights).hexdigest()
         assert len(tags["git_commit"]) == 40
         assert run.data.params["train.max_steps"] == str(study.train.max_steps)
+        assert {key: tags[f"platform.{key}"] for key in PINNED_TAGS} == PINNED_TAGS
+        assert tags["platform.cpu"] == numerics.cpu_model() and tags["platform.mkl"] != "none"
         history = client.get_metric_history(info.run_id, "test/seq_acc")
         assert sorted(m.step for m in history) == lengths
         assert client.get_metric_history(info.run_id, "train/loss")
@@ -101,6 +109,8 @@ def test_outputs_are_byte_identical_across_runs_and_paths(workspaces):
     assert sorted(first) == sorted(second)
     differing = [name for name in first if first[name] != second[name]]
     assert differing == []
+    machine_specific = numerics.cpu_model().encode()  # the platform goes to MLflow tags only
+    assert [name for name, data in first.items() if machine_specific in data] == []
 
 
 def test_dvc_plots_render_offline(workspaces, tmp_path):

@@ -47,15 +47,24 @@ def md5_bytes(data: bytes) -> str:
     return hashlib.md5(data).hexdigest()
 
 
-def save_weights(model: nn.Module, path: str | Path) -> str:
-    """Write the model's state_dict; returns its md5.
+def weights_bytes(model: nn.Module) -> bytes:
+    """The model's state_dict as torch.save writes it.
 
     torch.save names the archive after the file it writes to, so saving through a
     buffer keeps the bytes independent of the path.
     """
     buffer = io.BytesIO()
     torch.save(model.state_dict(), buffer)
-    data = buffer.getvalue()
+    return buffer.getvalue()
+
+
+def weights_md5(model: nn.Module) -> str:
+    return md5_bytes(weights_bytes(model))
+
+
+def save_weights(model: nn.Module, path: str | Path) -> str:
+    """Write the model's state_dict (weights_bytes); returns its md5."""
+    data = weights_bytes(model)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)

@@ -5,6 +5,7 @@ Sections (each prints one table and a headline with the measured ratio against i
   2. batched Luong decoder vs a step-by-step loop of the same model   (target >= 3x / >= 8x)
   3. fused scaled_dot_product_attention vs naive attention, fwd+bwd  (target >= 2x, L >= 256)
   4. Lightning `fit` vs a hand-written PyTorch loop, same arithmetic (target <= 1.10x)
+  5. pinned numerics vs the host's own kernels, every variant (bench_pinning.py)
 
 Rules: one intra-op thread; compared candidates run alternately (A, B, A, B, ...) after a
 warm-up; each is reported as the median and the minimum time per call over the rounds.
@@ -36,6 +37,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor, nn
 
+from attnbench.bench_pinning import pinning_section
 from attnbench.config import Params, load_params
 from attnbench.data import Batch, collate
 from attnbench.lit import token_nll
@@ -557,7 +559,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         help="source lengths of sections 1-2 (default 16 64 256; quick 16 64)")
     parser.add_argument("--attn-lengths", type=int, nargs="+",
                         help="sequence lengths of section 3 (default 64 256 512 1024; quick 64 256)")
-    parser.add_argument("--sections", type=int, nargs="+", choices=[1, 2, 3, 4], default=[1, 2, 3, 4])
+    parser.add_argument("--sections", type=int, nargs="+", choices=[1, 2, 3, 4, 5], default=[1, 2, 3, 4, 5])
     parser.add_argument("--batch", type=int, default=32, help="batch size of sections 1-2 (default 32)")
     parser.add_argument("--rounds", type=int, help="timed rounds per comparison in sections 1-3 (default 7; quick 3)")
     parser.add_argument("--long-rounds", type=int,
@@ -586,6 +588,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         2: lambda: luong_section(params, lengths, args.batch, rounds, long_rounds, min_round_s),
         3: lambda: attention_section(attn_lengths, rounds, min_round_s),
         4: lambda: lightning_section(params, ["bahdanau", "lstm"], fit_steps, fit_rounds),
+        5: lambda: pinning_section(args.params, params.study.variants, params.data.train_lengths.max,
+                                   params.train.batch_size, rounds, steps=10),
     }
     for number in sorted(set(args.sections)):
         section_start, load_before = time.perf_counter(), os.getloadavg()[0]

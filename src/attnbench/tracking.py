@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from attnbench import runtime
+from attnbench import numerics, runtime
 from attnbench.errors import TrackingError
 
 runtime.offline_defaults()  # before mlflow is imported
@@ -29,6 +29,7 @@ TAG_DATA_MD5 = "data_md5"
 TAG_GIT_COMMIT = "git_commit"
 TAG_DVC_EXP = "dvc_exp_name"
 TAG_RESTORED = "restored_from_cache"
+TAG_PLATFORM = "platform."  # prefix: CPU, dispatch settings in force, library versions, threads
 
 
 def tracking_uri() -> str:
@@ -87,8 +88,13 @@ def _explain(uri: str, exc: Exception) -> str:
     return f"MLflow tracking store {uri} is not usable: {text.splitlines()[0] if text else exc!r}"
 
 
+def platform_tags() -> dict[str, str]:
+    """Where the run's floats were computed; tags only, never a DVC output (machine-specific)."""
+    return {f"{TAG_PLATFORM}{key}": value for key, value in numerics.settings().items()}
+
+
 def base_tags(kind: str, **extra: str) -> dict[str, str]:
-    tags = {TAG_KIND: kind, TAG_GIT_COMMIT: git_commit(), **extra}
+    tags = {TAG_KIND: kind, TAG_GIT_COMMIT: git_commit(), **platform_tags(), **extra}
     if os.environ.get("DVC_EXP_NAME"):
         tags[TAG_DVC_EXP] = os.environ["DVC_EXP_NAME"]
     return tags

@@ -1,12 +1,19 @@
-"""Turn one variant entry of params.yaml into a network."""
+"""Turn one variant entry of params.yaml into a network.
+
+Every network of the study is built here, so importing this package also routes recurrent
+layers around oneDNN, whose kernels depend on the processor (numerics.configure_torch).
+"""
 
 from __future__ import annotations
 
 from torch import nn
 
+from attnbench import numerics
 from attnbench.attention import build_attention
 from attnbench.config import NO_ATTENTION, ModelConfig, RNNVariant, TransformerVariant
 from attnbench.models.rnn_seq2seq import RNNSeq2Seq
+
+numerics.configure_torch()
 
 
 def build_model(variant: RNNVariant | TransformerVariant, sizes: ModelConfig, vocab_size: int) -> nn.Module:

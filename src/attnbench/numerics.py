@@ -1,0 +1,166 @@
+"""Pinned CPU numerics: the same kernels, hence the same bytes, on every x86-64 CPU with AVX2.
+
+Three libraries inside torch choose their kernels by processor, and a different kernel
+sums in a different order, so the floats differ in the last bits and training drifts:
+
+- MKL (every float matrix product): `MKL_CBWR=COMPATIBLE`. Of MKL's Conditional Numerical
+  Reproducibility branches it is the one honoured on Intel and AMD alike (SSE2 without
+  rcpps/rsqrtps); `AVX2`, `AVX512`, ... are Intel-only and silently fall back to the
+  processor's own choice elsewhere (checked here: on AMD, MKL reports branch AUTO for them).
+- ATen (element-wise maths, reductions, softmax, SDPA): `ATEN_CPU_CAPABILITY=avx2`, the
+  vector width every promised CPU has; AVX-512 hosts would otherwise take their own kernels.
+- oneDNN (`nn.LSTM` / `nn.RNN` on CPU): switched off (`torch.backends.mkldnn.enabled =
+  False`), so recurrent layers run ATen's cell over MKL's matrix products. Capping its ISA
+  is not enough: its RNN bytes move between ONEDNN_MAX_CPU_ISA=AVX2 and SSE41.
+
+The environment variables must be set before torch's first kernel runs, so `import
+attnbench` sets them (unless the user already did); `configure_torch()` switches oneDNN
+off once torch is loaded. A process outside the promise says so once, in one line.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+from importlib import metadata
+
+PINNED_ENV = {"MKL_CBWR": "COMPATIBLE", "ATEN_CPU_CAPABILITY": "avx2"}
+TORCH_BUILD = "2.13.0+cpu"  # pyproject.toml pins torch==2.13.0; the CPU build is the promise
+REQUIRED_CPU_FLAGS = ("avx2", "fma")
+MKL_BRANCHES = {0: "OFF", 1: "OFF", 2: "AUTO", 3: "COMPATIBLE", 4: "SSE2", 8: "SSE4_2",
+                9: "AVX", 10: "AVX2", 12: "AVX512"}  # mkl_cbwr_get(MKL_CBWR_BRANCH) -> name
+
+_problems: list[str] = []
+_warned = False
+
+
+def pin_environment() -> None:
+    """Set the pinned variables before torch loads; note any that a user overrode."""
+    if "torch" in sys.modules:
+        _problems.append("torch was imported before attnbench pinned its numerics")
+    for key, value in PINNED_ENV.items():
+        current = os.environ.setdefault(key, value)
+        if current != value:
+            _problems.append(f"{key}={current} overrides the pinned {value}")
+
+
+def _cpuinfo(field: str) -> str | None:
+    """The first `field` line of /proc/cpuinfo, or None where there is none (not Linux)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as info:
+            for line in info:
+                if line.split(":", 1)[0].strip() == field:
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return None
+
+
+def cpu_flags() -> set[str] | None:
+    """The CPU's feature flags, or None where they cannot be read."""
+    flags = _cpuinfo("flags")
+    return None if flags is None else set(flags.split())
+
+
+def cpu_model() -> str:
+    return _cpuinfo("model name") or platform.processor() or platform.machine() or "unknown"
+
+
+def outside_promise() -> list[str]:
+    """Why this process cannot expect the committed bytes; empty inside the promise."""
+    reasons = list(_problems)
+    machine = platform.machine().lower()
+    if machine not in ("x86_64", "amd64"):
+        reasons.append(f"an {platform.machine()} CPU, not x86-64")
+    else:
+        flags = cpu_flags()
+        if flags is None:
+            reasons.append(f"CPU flags unreadable on {platform.system()}")
+        elif missing := [flag for flag in REQUIRED_CPU_FLAGS if flag not in flags]:
+            reasons.append(f"a CPU without {'/'.join(missing).upper()}")
+    try:
+        torch_version = metadata.version("torch")
+    except metadata.PackageNotFoundError:
+        torch_version = "none"
+    if torch_version != TORCH_BUILD:
+        reasons.append(f"torch {torch_version}, not the pinned {TORCH_BUILD}")
+    return reasons
+
+
+def warn_if_outside_promise() -> None:
+    """Say once per process, in one line, that results here may differ from the committed ones."""
+    global _warned
+    if _warned:
+        return
+    _warned = True
+    reasons = outside_promise()
+    if reasons:
+        print(f"attnbench: this platform is outside the exact-reproduction promise "
+              f"({'; '.join(reasons)}): results repeat here but may differ from the "
+              "committed study", file=sys.stderr)
+
+
+def configure_torch() -> None:
+    """Route recurrent layers around oneDNN (see the module docstring); idempotent."""
+    import torch
+
+    torch.backends.mkldnn.enabled = False
+
+
+def _mkl_library():
+    import ctypes
+
+    import torch
+
+    return ctypes.CDLL(os.path.join(os.path.dirname(torch.__file__), "lib", "libtorch_cpu.so"))
+
+
+def mkl_branch() -> str:
+    """The CNR branch MKL itself reports as in force (not merely what the environment asks)."""
+    try:
+        code = _mkl_library().mkl_serv_cbwr_get(1)  # MKL_CBWR_BRANCH
+    except (OSError, AttributeError):
+        return "unknown"
+    return MKL_BRANCHES.get(code, str(code))
+
+
+def dispatch_mismatches() -> list[str]:
+    """Pinned settings that torch's libraries do not actually use in this process."""
+    import torch
+
+    found = []
+    if (branch := mkl_branch()) != PINNED_ENV["MKL_CBWR"]:
+        found.append(f"MKL runs CNR branch {branch}, not {PINNED_ENV['MKL_CBWR']}")
+    if (capability := torch.backends.cpu.get_cpu_capability()) != PINNED_ENV["ATEN_CPU_CAPABILITY"].upper():
+        found.append(f"ATen dispatches to {capability}, not {PINNED_ENV['ATEN_CPU_CAPABILITY'].upper()}")
+    if torch.backends.mkldnn.enabled:
+        found.append("oneDNN is enabled for recurrent layers")
+    return found
+
+
+def settings() -> dict[str, str]:
+    """The platform and the dispatch settings in force, as strings (MLflow tags, messages)."""
+    import torch
+
+    config = torch.__config__.show()
+    return {
+        "cpu": cpu_model(),
+        "machine": platform.machine(),
+        "cpu_avx512": str(bool((cpu_flags() or set()) & {"avx512f"})).lower(),
+        "torch": torch.__version__,
+        "mkl": _version_in(config, "Math Kernel Library Version "),
+        "onednn": _version_in(config, "MKL-DNN v"),
+        "mkl_cbwr": mkl_branch(),
+        "aten_cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "onednn_enabled": str(torch.backends.mkldnn.enabled).lower(),
+        "threads": str(torch.get_num_threads()),
+        "in_promise": "; ".join(outside_promise() + dispatch_mismatches()) or "yes",
+    }
+
+
+def _version_in(config: str, marker: str) -> str:
+    start = config.find(marker)
+    if start < 0:
+        return "none"
+    return config[start + len(marker):].split()[0].removesuffix("-Product")

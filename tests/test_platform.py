@@ -1,0 +1,117 @@
+"""Pinned numerics and the platform canary (`make check-platform` runs this file).
+
+The canary trains every variant for a few dozen steps and compares the weights' md5s with
+golden values made on the machine that ran the committed study: equal bytes here mean
+this machine can reproduce the study; a mismatch fails with one message naming the
+variants that differ and the platform.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from attnbench import canary, numerics
+from attnbench.config import load_params
+from conftest import REPO
+
+GOLDEN_PATH = REPO / canary.GOLDEN
+DISPATCH_FREE_ENV = {k: v for k, v in os.environ.items() if k not in canary.DISPATCH_VARIABLES}
+
+
+@pytest.fixture(scope="module")
+def study():
+    return load_params(REPO / "params.yaml")
+
+
+@pytest.fixture(scope="module")
+def golden():
+    return json.loads(GOLDEN_PATH.read_text())
+
+
+def run_module(args: list[str], **env: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", *args], cwd=REPO, env={**DISPATCH_FREE_ENV, **env},
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_this_process_runs_the_pinned_kernels():
+    import attnbench.models  # noqa: F401 - where every network is built: oneDNN goes off
+
+    assert os.environ["MKL_CBWR"] == "COMPATIBLE"
+    assert numerics.dispatch_mismatches() == []
+    settings = numerics.settings()
+    assert (settings["mkl_cbwr"], settings["aten_cpu_capability"], settings["onednn_enabled"]) == (
+        "COMPATIBLE", "AVX2", "false")
+
+
+def test_canary_matches_the_golden_md5s(study, golden):
+    """The check a user runs: does this machine compute the committed study's bytes?"""
+    message = canary.mismatch(golden, study, canary.run_canary(study))
+    if message:
+        pytest.fail(message, pytrace=False)
+
+
+def test_pinned_bytes_do_not_move_with_the_hosts_own_choices(golden):
+    """MKL's and oneDNN's ISA restricted to lower levels than this host's best: same bytes."""
+    result = run_module(["attnbench.canary", "--print"],
+                        MKL_ENABLE_INSTRUCTIONS="SSE4_2", ONEDNN_MAX_CPU_ISA="SSE41")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == golden["md5"]
+
+
+def test_canary_fails_readably_when_a_pin_is_forced_elsewhere():
+    result = run_module(["attnbench.canary"], ATEN_CPU_CAPABILITY="default")
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    warning = [line for line in lines if "outside the exact-reproduction promise" in line]
+    assert len(warning) == 1 and "ATEN_CPU_CAPABILITY=default overrides the pinned avx2" in warning[0]
+    message = lines[-1]
+    assert message.startswith("platform canary: 11 of 11 variants trained to other weights")
+    assert "ATen DEFAULT" in message and numerics.cpu_model() in message
+    assert "will not reproduce the committed study" in message
+
+
+def test_canary_refuses_golden_values_of_other_settings(study, golden):
+    wider = study.model_copy(update={"model": study.model.model_copy(update={"hidden_dim": 65})})
+    message = canary.mismatch(golden, wider, golden["md5"])
+    assert message and "other model, train or variant settings" in message
+    assert canary.mismatch(golden, study, golden["md5"]) is None
+    changed = {**golden["md5"], "lstm": "0" * 32}
+    assert "1 of 11 variants" in canary.mismatch(golden, study, changed)
+
+
+def test_outside_promise_names_each_reason(monkeypatch):
+    monkeypatch.setattr(numerics.platform, "machine", lambda: "aarch64")
+    monkeypatch.setattr(numerics.metadata, "version", lambda name: "2.13.0")
+    monkeypatch.setattr(numerics, "_problems", ["MKL_CBWR=AVX2 overrides the pinned COMPATIBLE"])
+    assert numerics.outside_promise() == [
+        "MKL_CBWR=AVX2 overrides the pinned COMPATIBLE",
+        "an aarch64 CPU, not x86-64",
+        "torch 2.13.0, not the pinned 2.13.0+cpu",
+    ]
+    monkeypatch.setattr(numerics.platform, "machine", lambda: "x86_64")
+    monkeypatch.setattr(numerics, "cpu_flags", lambda: {"sse2", "avx"})
+    assert "a CPU without AVX2/FMA" in numerics.outside_promise()
+
+
+def test_outside_promise_is_said_once_in_one_line(monkeypatch, capsys):
+    monkeypatch.setattr(numerics, "_warned", False)
+    monkeypatch.setattr(numerics, "outside_promise", lambda: ["an aarch64 CPU, not x86-64"])
+    numerics.warn_if_outside_promise()
+    numerics.warn_if_outside_promise()
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "outside the exact-reproduction promise (an aarch64 CPU" in err
+
+
+def test_a_process_building_models_is_pinned_and_silent():
+    """A fresh process: `import attnbench` pins MKL and ATen, the models package turns
+    oneDNN off, and a platform inside the promise prints nothing."""
+    code = ("import attnbench.models, torch; from attnbench import numerics; "
+            "torch.mm(torch.ones(2, 2), torch.ones(2, 2)); print(numerics.dispatch_mismatches())")
+    result = subprocess.run([sys.executable, "-c", code], env=DISPATCH_FREE_ENV,
+                            capture_output=True, text=True)
+    assert (result.returncode, result.stdout, result.stderr) == (0, "[]\n", "")
