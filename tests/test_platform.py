@@ -48,6 +48,17 @@ def test_this_process_runs_the_pinned_kernels():
         "COMPATIBLE", "AVX2", "false")
 
 
+def test_adam_steps_fused(study):
+    """Unfused Adam takes sqrt through MKL's vector maths, which differs between Intel and AMD
+    even under the pins (measured); every training path must get the fused kernel."""
+    import torch
+
+    from attnbench.lit import make_optimizer
+
+    optimizer = make_optimizer([torch.nn.Parameter(torch.zeros(3))], study.train)
+    assert isinstance(optimizer, torch.optim.Adam) and optimizer.defaults["fused"] is True
+
+
 def test_canary_matches_the_golden_md5s(study, golden):
     """The check a user runs: does this machine compute the committed study's bytes?"""
     message = canary.mismatch(golden, study, canary.run_canary(study))

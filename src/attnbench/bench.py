@@ -40,7 +40,7 @@ from torch import Tensor, nn
 from attnbench.bench_pinning import pinning_section
 from attnbench.config import Params, load_params
 from attnbench.data import Batch, collate
-from attnbench.lit import token_nll
+from attnbench.lit import make_optimizer, token_nll
 from attnbench.models import build_model
 from attnbench.tasks import FIRST_SYMBOL, PAD, Example, generate_splits, make_example, vocab_total
 
@@ -259,7 +259,7 @@ def throughput_section(params: Params, lengths: Sequence[int], batch_size: int, 
         batch = exact_length_batch(length, batch_size, params.data.vocab_size)
         models = {name: build_variant(params, name).train() for name in names}
         steps = {
-            name: train_step_fn(model, batch, torch.optim.Adam(model.parameters(), lr=params.train.lr))
+            name: train_step_fn(model, batch, make_optimizer(model.parameters(), params.train))
             for name, model in models.items()
         }
         result = compare(steps, rounds=long_rounds if length >= LONG else rounds, warmup=1,
@@ -468,7 +468,7 @@ def hand_fit(template: nn.Module, params: Params, examples: list[Example], steps
              seed: int) -> nn.Module:
     """The same training as `lightning_fit` written as a plain loop: Adam, clipping, epochs."""
     model = copy.deepcopy(template).train()
-    optimizer = torch.optim.Adam(model.parameters(), lr=params.train.lr)
+    optimizer = make_optimizer(model.parameters(), params.train)
     loader = _loader(examples, params.train.batch_size, seed)
     done = 0
     while done < steps:

@@ -70,6 +70,7 @@ def serve(params_path: str, onednn: bool) -> None:
 
     from attnbench import bench, numerics
     from attnbench.config import load_params
+    from attnbench.lit import make_optimizer
 
     torch.set_num_threads(1)
     torch.backends.mkldnn.enabled = onednn  # True undoes numerics.configure_torch
@@ -84,7 +85,7 @@ def serve(params_path: str, onednn: bool) -> None:
             if key not in cache:
                 model = bench.build_variant(params, request["variant"]).train()
                 batch = bench.exact_length_batch(request["length"], request["batch"], params.data.vocab_size)
-                optimizer = torch.optim.Adam(model.parameters(), lr=params.train.lr)
+                optimizer = make_optimizer(model.parameters(), params.train)
                 cache[key] = lambda m=model, b=batch, o=optimizer: bench.train_step(
                     m, b, o, grad_clip=params.train.grad_clip)
             step = cache[key]

@@ -41,6 +41,18 @@ def reinforce_terms(out: Seq2SeqOutput, nll: Tensor, real: Tensor, baseline: Ten
     return score_loss, entropy, reward.mean()
 
 
+def make_optimizer(parameters, train: TrainConfig) -> torch.optim.Optimizer:
+    """The study's optimiser, for every training path (stage, canary, bench, cost).
+
+    Adam runs fused: the unfused step's exp_avg_sq.sqrt() goes through MKL's vector maths,
+    whose sqrt gives other bits on Intel than on AMD even under MKL_CBWR=COMPATIBLE
+    (measured); the fused kernel is ATen code, pinned to AVX2 like the rest (numerics.py).
+    """
+    if train.optimizer == "sgd":
+        return torch.optim.SGD(parameters, lr=train.lr)
+    return torch.optim.Adam(parameters, lr=train.lr, fused=True)
+
+
 class Seq2SeqModule(pl.LightningModule):
     def __init__(self, model: nn.Module, train: TrainConfig, name: str = "model",
                  reinforce: ReinforceConfig | None = None):
@@ -98,6 +110,4 @@ class Seq2SeqModule(pl.LightningModule):
         self.log("val/seq_acc", scores.seq_correct.float().mean(), prog_bar=True, batch_size=size)
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
-        if self.train_cfg.optimizer == "sgd":
-            return torch.optim.SGD(self.model.parameters(), lr=self.train_cfg.lr)
-        return torch.optim.Adam(self.model.parameters(), lr=self.train_cfg.lr)
+        return make_optimizer(self.model.parameters(), self.train_cfg)

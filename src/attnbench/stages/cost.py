@@ -17,6 +17,7 @@ import torch
 from attnbench import runtime
 from attnbench.artifacts import write_json
 from attnbench.config import Params, RNNVariant, TransformerVariant, load_params
+from attnbench.lit import make_optimizer
 from attnbench.stages import base_parser, stage_entry
 
 # Per-layer cost in the source length n (target length m = n + 1 here), after Vaswani et
@@ -55,7 +56,7 @@ def measure_variant(params: Params, name: str) -> list[dict]:
     rows = []
     for length in params.cost.lengths:
         model = build_variant(params, name).train()
-        optimizer = torch.optim.Adam(model.parameters(), lr=params.train.lr)
+        optimizer = make_optimizer(model.parameters(), params.train)
         batch = exact_length_batch(length, params.cost.batch_size, params.data.vocab_size)
         step = train_step_fn(model, batch, optimizer)
         timing = compare({name: step}, rounds=params.cost.rounds, warmup=1)[name]
