@@ -135,3 +135,25 @@ def test_changing_one_variant_reruns_only_that_variant(workspaces):
         params_file.write_text(original)
     assert stale == {"train@copy-bahdanau", "train@reverse-bahdanau", "evaluate@copy-bahdanau",
                      "evaluate@reverse-bahdanau", "report"}
+
+
+def stale_after_editing(ws, relative: str) -> set[str]:
+    """Stages `dvc status` reports after appending a comment to one source file."""
+    path = ws / relative
+    original = path.read_text()
+    try:
+        path.write_text(original + "\n# edited\n")
+        return set(json.loads(dvc(ws, "status", "--json").stdout))
+    finally:
+        path.write_text(original)
+
+
+def test_a_report_only_change_reruns_only_report(workspaces):
+    assert stale_after_editing(workspaces[1], "src/attnbench/report/markdown.py") == {"report"}
+
+
+def test_a_model_change_retrains_and_keeps_prepare_cached(workspaces, study):
+    stale = stale_after_editing(workspaces[1], "src/attnbench/models/rnn_seq2seq.py")
+    pairs = [f"{t}-{v}" for t in study.study.tasks for v in study.study.variants]
+    # report reruns too, downstream, once evaluate's outputs change
+    assert stale == {f"{stage}@{pair}" for stage in ("train", "evaluate") for pair in pairs}

@@ -1,0 +1,82 @@
+"""dvc.yaml's per-stage `deps` cover every source file the stage can import, and no more
+than the stage's own part of the package: a change to shared code must rerun what uses it,
+and a report-only change must not retrain."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import REPO
+
+SRC = REPO / "src"
+STAGES = ("prepare", "train", "evaluate", "report")
+
+
+def module_file(name: str) -> Path:
+    path = SRC / Path(*name.split("."))
+    return path / "__init__.py" if path.is_dir() else path.with_suffix(".py")
+
+
+def imported_modules(path: Path) -> set[str]:
+    """attnbench modules named by any import in the file, function-level imports included."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("attnbench"):
+            found.add(node.module)
+            found |= {f"{node.module}.{alias.name}" for alias in node.names
+                      if module_file(f"{node.module}.{alias.name}").exists()}
+        elif isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names if alias.name.startswith("attnbench")}
+    return found
+
+
+def source_closure(module: str) -> set[str]:
+    """Repo-relative paths of every attnbench file `module` can import, parents' __init__ too."""
+    seen, todo = set(), [module]
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        parts = name.split(".")
+        todo += [".".join(parts[:i]) for i in range(1, len(parts))]
+        if module_file(name).exists():
+            todo += imported_modules(module_file(name))
+    return {module_file(n).relative_to(REPO).as_posix() for n in seen if module_file(n).exists()}
+
+
+def declared_source_deps(stage: str) -> list[str]:
+    deps = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"][stage]["deps"]
+    return [d for d in deps if d.startswith("src/")]
+
+
+def covered(path: str, deps: list[str]) -> bool:
+    return any(path == dep or path.startswith(dep + "/") for dep in deps)
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_deps_cover_every_imported_source_file(stage):
+    deps = declared_source_deps(stage)
+    missing = sorted(p for p in source_closure(f"attnbench.stages.{stage}") if not covered(p, deps))
+    assert missing == [], f"{stage} imports files its dvc.yaml deps omit"
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_deps_name_no_file_the_stage_does_not_import(stage):
+    closure = source_closure(f"attnbench.stages.{stage}")
+    deps = declared_source_deps(stage)
+    assert "src/attnbench" not in deps
+    unused = [dep for dep in deps if not any(covered(p, [dep]) for p in closure)]
+    assert unused == []
+
+
+def test_the_closure_follows_function_level_imports():
+    """Planted-bug guard for the helper itself: config.py imports the attention registry
+    inside a validator, and train imports the models package."""
+    assert "src/attnbench/attention/__init__.py" in source_closure("attnbench.config")
+    assert "src/attnbench/models/transformer.py" in source_closure("attnbench.stages.train")
+    assert "src/attnbench/report/markdown.py" not in source_closure("attnbench.stages.train")
