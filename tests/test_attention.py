@@ -1,5 +1,7 @@
 """Every mechanism against its formula, its masks, and its equivalences."""
 
+import math
+
 import pytest
 import torch
 
@@ -92,6 +94,18 @@ def hand_scores(name, attention, q, k):
     raise KeyError(name)
 
 
+def hand_additive_probs(attention, query, keys, keep):
+    """Bahdanau's attention distribution by hand: softmax of hand_scores over the real keys,
+    0 on padding. (B, TQ, S)"""
+    probs = torch.zeros(query.size(0), query.size(1), keys.size(1))
+    for i in range(query.size(0)):
+        n = int(keep[i].sum())
+        for t in range(query.size(1)):
+            e = torch.stack([hand_scores("additive", attention, query[i, t], keys[i, j]) for j in range(n)])
+            probs[i, t, :n] = torch.softmax(e, 0)
+    return probs
+
+
 @pytest.mark.parametrize("name", sorted(SCORES))
 def test_score_matches_the_formula_by_hand(name):
     attention = make(name)
@@ -160,10 +174,25 @@ def test_local_p_window_follows_the_predicted_position():
 
 
 def test_local_p_centre_is_the_source_length_times_a_sigmoid():
+    """p_t = S * sigmoid(v_p^T tanh(W_p h_t)) (Luong eq. 9), at points where it is known:
+    a zero predictor gives S/2; a saturated one gives S (query along +1) or 0 (along -1)."""
     attention = make("local_p")
-    query, keys, keep, lengths, _ = inputs()
-    expected = lengths[:, None] * torch.sigmoid(attention.v_p(torch.tanh(attention.W_p(query)))).squeeze(-1)
-    torch.testing.assert_close(attention.centers(query, keep, None), expected)
+    _, _, keep, lengths, _ = inputs()
+    ones = torch.ones(B, TQ, H)
+    expected_half = (lengths[:, None] / 2).expand(B, TQ).float()
+    with torch.no_grad():
+        attention.W_p.weight.zero_()
+    torch.testing.assert_close(attention.centers(ones, keep, None), expected_half)
+    with torch.no_grad():
+        attention.W_p.weight.copy_(10 * torch.eye(H))
+        attention.v_p.weight.fill_(10.0)
+    torch.testing.assert_close(attention.centers(ones, keep, None), lengths[:, None].expand(B, TQ).float())
+    torch.testing.assert_close(attention.centers(-ones, keep, None), torch.zeros(B, TQ), atol=1e-6, rtol=0)
+    with torch.no_grad():  # an unsaturated point: W_p = I/2, v_p = 1/H: p = S * sigmoid(tanh(1/2))
+        attention.W_p.weight.copy_(0.5 * torch.eye(H))
+        attention.v_p.weight.fill_(1.0 / H)
+    gate = 1.0 / (1.0 + math.exp(-math.tanh(0.5)))
+    torch.testing.assert_close(attention.centers(ones, keep, None), gate * lengths[:, None].expand(B, TQ).float())
 
 
 def test_local_p_gradient_reaches_the_position_predictor():
@@ -179,7 +208,7 @@ def test_hard_samples_are_one_hot_with_their_log_probability():
     out = attend(attention, query, keys, keep, positions)
     assert torch.all((out.weights == 0) | (out.weights == 1))
     torch.testing.assert_close(out.weights.sum(-1), torch.ones(B, TQ))
-    probs = masked_softmax(attention.score(query, attention.project_keys(keys)), keep[:, None, :])
+    probs = hand_additive_probs(attention, query, keys, keep)
     chosen = out.weights.argmax(-1)
     assert torch.isfinite(out.log_prob).all()
     torch.testing.assert_close(out.log_prob, probs.gather(-1, chosen[..., None]).squeeze(-1).log())
@@ -192,14 +221,14 @@ def test_hard_samples_follow_the_distribution():
     query, keys, keep, _, positions = inputs()
     q, k, m = query[:1, :1].expand(4000, 1, H), keys[:1].expand(4000, S, H), keep[:1].expand(4000, S)
     counts = attend(attention, q, k, m, positions[:1, :1].expand(4000, 1)).weights[:, 0].mean(0)
-    probs = masked_softmax(attention.score(query[:1, :1], attention.project_keys(keys[:1])), keep[:1, None, :])[0, 0]
+    probs = hand_additive_probs(attention, query[:1, :1], keys[:1], keep[:1])[0, 0]
     torch.testing.assert_close(counts, probs, atol=0.03, rtol=0)
 
 
 def test_hard_eval_takes_the_argmax_and_soft_sequences_take_the_expectation():
     attention = make("hard")
     query, keys, keep, _, positions = inputs()
-    probs = masked_softmax(attention.score(query, attention.project_keys(keys)), keep[:, None, :])
+    probs = hand_additive_probs(attention, query, keys, keep)
     evaluated = attend(attention.eval(), query, keys, keep, positions)
     assert torch.equal(evaluated.weights.argmax(-1), probs.argmax(-1))
     soft_rows = torch.tensor([True, False, True])

@@ -7,7 +7,8 @@ import signal
 import sys
 from pathlib import Path
 
-# Set before mlflow or dvc is imported anywhere in the process (PITFALLS.md "No network").
+# Set before mlflow or dvc is imported anywhere in the process: MLflow 3.x starts a telemetry
+# thread on import, and DVC posts analytics after each command unless told not to.
 OFFLINE_ENV = {
     "MLFLOW_DISABLE_TELEMETRY": "true",
     "DO_NOT_TRACK": "true",
