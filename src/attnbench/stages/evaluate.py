@@ -74,9 +74,9 @@ def attention_of(model: nn.Module, example: Example) -> dict | None:
 
 
 def log_to_mlflow(client, experiment_id: str, params: Params, task: str, variant: str,
-                  seed: int, md5: str, rows: list[dict]) -> None:
+                  seed: int, md5: str, rows: list[dict]) -> str:
     """Log into the run that trained these weights; recreate it if the store lost it
-    (for example when DVC restored the weights from its run-cache)."""
+    (for example when DVC restored the weights from its run-cache). Returns its id."""
     tags = {tracking.TAG_TASK: task, tracking.TAG_VARIANT: variant, tracking.TAG_SEED: str(seed),
             tracking.TAG_WEIGHTS_MD5: md5}
     run_id = tracking.find_run(client, experiment_id, tags)
@@ -99,19 +99,16 @@ def log_to_mlflow(client, experiment_id: str, params: Params, task: str, variant
                 tracking.log_metric_series(client, run_id, f"test/{metric}_{split}", [(0, mean)], now)
     if created:
         client.set_terminated(run_id, "FINISHED")
+    return run_id
 
 
-def log_heatmap(client, experiment_id: str, task: str, variant: str, seed: int, md5: str,
-                attention: dict) -> None:
+def log_heatmap(client, run_id: str, title: str, attention: dict) -> None:
     """The run's attention heatmap of the fixed example, as an MLflow artifact."""
     from attnbench.report.figures import single_heatmap
 
-    tags = {tracking.TAG_TASK: task, tracking.TAG_VARIANT: variant, tracking.TAG_SEED: str(seed),
-            tracking.TAG_WEIGHTS_MD5: md5}
-    run_id = tracking.find_run(client, experiment_id, tags)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "attention.png"
-        single_heatmap(attention, tracking.run_name(task, variant, seed), path)
+        single_heatmap(attention, title, path)
         client.log_artifact(run_id, str(path), artifact_path="heatmaps")
 
 
@@ -131,11 +128,11 @@ def main(args: argparse.Namespace) -> None:
                             vocab_total(params.data.vocab_size))
         md5 = load_weights(model, model_dir / f"seed{seed}.pt")
         rows = accuracy_by_length(model, examples)
-        log_to_mlflow(client, experiment_id, params, args.task, args.variant, seed, md5, rows)
+        run_id = log_to_mlflow(client, experiment_id, params, args.task, args.variant, seed, md5, rows)
         results += [{"seed": seed, **row} for row in rows]
         attention = attention_of(model, heatmap_example(examples, params.data.train_lengths.max))
         if attention is not None:
-            log_heatmap(client, experiment_id, args.task, args.variant, seed, md5, attention)
+            log_heatmap(client, run_id, tracking.run_name(args.task, args.variant, seed), attention)
             if example_attention is None:
                 example_attention = {**attention, "seed": seed}
         mean = sum(r["seq_acc"] for r in rows) / len(rows)

@@ -7,7 +7,7 @@ import argparse
 import csv
 from pathlib import Path
 
-from attnbench import runtime, tracking
+from attnbench import tracking
 from attnbench.artifacts import read_json, write_json
 from attnbench.config import Params, load_params
 from attnbench.report import figures, markdown
@@ -18,16 +18,20 @@ REPORTS = Path("reports")
 FIGURES = REPORTS / "figures"
 
 
-def collect_rows(params: Params) -> list[dict]:
+def read_evaluations(params: Params) -> dict[tuple[str, str], dict]:
+    """Every (task, variant)'s eval JSON, read once."""
+    return {(task, variant): read_json(REPORTS / "eval" / task / f"{variant}.json")
+            for task in params.study.tasks for variant in params.study.variants}
+
+
+def collect_rows(params: Params, evaluations: dict[tuple[str, str], dict]) -> list[dict]:
     rows = []
-    for task in params.study.tasks:
-        for variant in params.study.variants:
-            evaluation = read_json(REPORTS / "eval" / task / f"{variant}.json")
-            rows += [
-                {"task": task, "variant": variant, **{k: r[k] for k in CSV_COLUMNS[2:]}}
-                for r in evaluation["results"]
-                if r["seed"] in params.study.seeds
-            ]
+    for (task, variant), evaluation in evaluations.items():
+        rows += [
+            {"task": task, "variant": variant, **{k: r[k] for k in CSV_COLUMNS[2:]}}
+            for r in evaluation["results"]
+            if r["seed"] in params.study.seeds
+        ]
     return rows
 
 
@@ -77,8 +81,8 @@ def log_report(params: Params, files: list[Path]) -> None:
 
 def main(args: argparse.Namespace) -> None:
     params = load_params(args.params)
-    runtime.offline_defaults()
-    rows = collect_rows(params)
+    evaluations = read_evaluations(params)
+    rows = collect_rows(params, evaluations)
     (REPORTS / "plots").mkdir(parents=True, exist_ok=True)
     write_csv(REPORTS / "accuracy_by_length.csv", rows)
     curves = curves_from_rows(rows)
@@ -96,7 +100,7 @@ def main(args: argparse.Namespace) -> None:
     for task in tasks:
         examples = {}
         for variant in variants:
-            example = read_json(REPORTS / "eval" / task / f"{variant}.json")["attention_example"]
+            example = evaluations[(task, variant)]["attention_example"]
             if example is not None:
                 examples[variant] = example
         if examples:
