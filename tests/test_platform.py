@@ -20,7 +20,7 @@ from attnbench.config import load_params
 from conftest import REPO
 
 GOLDEN_PATH = REPO / canary.GOLDEN
-DISPATCH_FREE_ENV = {k: v for k, v in os.environ.items() if k not in canary.DISPATCH_VARIABLES}
+DISPATCH_FREE_ENV = numerics.child_environment()
 
 
 @pytest.fixture(scope="module")
@@ -126,3 +126,11 @@ def test_a_process_building_models_is_pinned_and_silent():
     result = subprocess.run([sys.executable, "-c", code], env=DISPATCH_FREE_ENV,
                             capture_output=True, text=True)
     assert (result.returncode, result.stdout, result.stderr) == (0, "[]\n", "")
+
+
+def test_child_environment_drops_every_dispatch_variable_but_the_ones_asked_for(monkeypatch):
+    monkeypatch.setenv("MKL_ENABLE_INSTRUCTIONS", "AVX2")
+    monkeypatch.setenv("ATEN_CPU_CAPABILITY", "default")
+    env = numerics.child_environment(ONEDNN_MAX_CPU_ISA="SSE41")
+    assert [key for key in numerics.DISPATCH_VARIABLES if key in env] == ["ONEDNN_MAX_CPU_ISA"]
+    assert env["ONEDNN_MAX_CPU_ISA"] == "SSE41" and env["PATH"] == os.environ["PATH"]

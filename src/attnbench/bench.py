@@ -180,11 +180,12 @@ def train_step(model: nn.Module, batch: Batch, optimizer: torch.optim.Optimizer,
     return loss.detach()
 
 
-def train_step_fn(model: nn.Module, batch: Batch, optimizer: torch.optim.Optimizer) -> Callable[[], None]:
+def train_step_fn(model: nn.Module, batch: Batch, optimizer: torch.optim.Optimizer,
+                  grad_clip: float = 0.0) -> Callable[[], None]:
     """A no-argument callable doing one `train_step` on this batch, for `compare`."""
 
     def step() -> None:
-        train_step(model, batch, optimizer)
+        train_step(model, batch, optimizer, grad_clip)
 
     return step
 

@@ -1,9 +1,9 @@
 """What pinned numerics cost: training speed with the pinned kernels vs the host's own choice.
 
-The pins act when a process starts (MKL and ATen read them once), so the two candidates
-are two worker processes, started side by side and asked in turn (A, B, A, B, ...) to time
-optimisation steps of the same variant on the same batch. Each worker times itself; only
-one works at a time, so neither loads the other's core.
+The pins act when a process starts (MKL and ATen read them once), so each candidate
+(unpinned, pinned, and one pin at a time) is a worker process; all are started side by side
+and asked in turn (A, B, C, ...) to time optimisation steps of the same variant on the same
+batch. Each worker times itself; only one works at a time, so none loads another's core.
 
     python -m attnbench.bench --sections 5       # the table, inside `make bench`
 """
@@ -11,13 +11,14 @@ one works at a time, so neither loads the other's core.
 from __future__ import annotations
 
 import json
-import os
 import statistics
 import subprocess
 import sys
 import time
 import warnings
 from collections.abc import Sequence
+
+from attnbench import numerics
 
 # The empty value makes each library choose for itself, as if unset (MKL: CNR off; ATen:
 # the host's best capability), while telling `import attnbench` not to pin it.
@@ -39,11 +40,9 @@ class Worker:
 
     def __init__(self, params_path: str, env: dict[str, str], onednn: bool):
         """env: the dispatch variables to set (others as `import attnbench` pins them)."""
-        child_env = {k: v for k, v in os.environ.items() if k not in UNPINNED_ENV}
-        child_env.update(env)
         command = [sys.executable, "-m", "attnbench.bench_pinning", params_path]
         command += ["--onednn"] if onednn else []
-        self.process = subprocess.Popen(command, env=child_env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        self.process = subprocess.Popen(command, env=numerics.child_environment(**env), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                         stderr=subprocess.DEVNULL, text=True)
         self.settings = self.ask({"settings": True})
 
@@ -68,7 +67,7 @@ def serve(params_path: str, onednn: bool) -> None:
     warnings.filterwarnings("ignore", ".*ATEN_CPU_CAPABILITY.*")  # the empty value, on purpose
     import torch
 
-    from attnbench import bench, numerics
+    from attnbench import bench
     from attnbench.config import load_params
     from attnbench.lit import make_optimizer
 
@@ -86,8 +85,7 @@ def serve(params_path: str, onednn: bool) -> None:
                 model = bench.build_variant(params, request["variant"]).train()
                 batch = bench.exact_length_batch(request["length"], request["batch"], params.data.vocab_size)
                 optimizer = make_optimizer(model.parameters(), params.train)
-                cache[key] = lambda m=model, b=batch, o=optimizer: bench.train_step(
-                    m, b, o, grad_clip=params.train.grad_clip)
+                cache[key] = bench.train_step_fn(model, batch, optimizer, params.train.grad_clip)
             step = cache[key]
             start = time.perf_counter()
             for _ in range(request["steps"]):
@@ -98,7 +96,7 @@ def serve(params_path: str, onednn: bool) -> None:
 
 def pinning_section(params_path: str, variants: Sequence[str], length: int, batch: int,
                     rounds: int, steps: int):
-    """ms per training step of every variant, unpinned vs pinned, alternated per round."""
+    """ms per training step of every variant under each candidate, alternated per round."""
     from attnbench.bench import Report, ms, times
 
     workers = {name: Worker(params_path, env, onednn) for name, (env, onednn) in CANDIDATES.items()}
@@ -129,7 +127,7 @@ def pinning_section(params_path: str, variants: Sequence[str], length: int, batc
         headers=["variant", *(f"{name} ms" for name in CANDIDATES), "pinned / unpinned"],
         rows=rows,
         notes=[*described,
-               f"Two worker processes asked in turn, {rounds} rounds of {steps} steps each after a "
+               f"One worker process per candidate, asked in turn, {rounds} rounds of {steps} steps each after a "
                "warm-up; medians. Each step: forward, cross-entropy, backward, clipping, Adam."],
     )
 

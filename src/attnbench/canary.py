@@ -16,7 +16,6 @@ import argparse
 import hashlib
 import json
 import logging
-import os
 import random
 import subprocess
 import sys
@@ -142,16 +141,13 @@ FORCED = {  # a pinned setting forced to another value: the canary must notice
 SHOWN_ONLY = {  # shown, not judged: whether the study's ops differ here at all
     "ATen forced to AVX-512": {"ATEN_CPU_CAPABILITY": "avx512"},
 }
-DISPATCH_VARIABLES = ("MKL_CBWR", "ATEN_CPU_CAPABILITY", "MKL_ENABLE_INSTRUCTIONS", "ONEDNN_MAX_CPU_ISA")
 
 
 def run_in_subprocess(extra_env: dict[str, str], params_path: str) -> dict[str, str]:
-    """The canary's md5s in a fresh process whose environment holds only `extra_env`'s
-    dispatch variables (the pins then come from `import attnbench`)."""
-    env = {k: v for k, v in os.environ.items() if k not in DISPATCH_VARIABLES}
-    env.update(extra_env)
+    """The canary's md5s in a fresh process whose only dispatch variables are `extra_env`."""
     out = subprocess.run([sys.executable, "-m", "attnbench.canary", "--params", params_path, "--print"],
-                         env=env, capture_output=True, text=True, check=True)
+                         env=numerics.child_environment(**extra_env), capture_output=True, text=True,
+                         check=True)
     return json.loads(out.stdout)
 
 

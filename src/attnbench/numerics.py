@@ -31,6 +31,8 @@ import sys
 from importlib import metadata
 
 PINNED_ENV = {"MKL_CBWR": "COMPATIBLE", "ATEN_CPU_CAPABILITY": "avx2"}
+# Every variable that picks a kernel: the pins plus MKL's and oneDNN's own ISA ceilings.
+DISPATCH_VARIABLES = (*PINNED_ENV, "MKL_ENABLE_INSTRUCTIONS", "ONEDNN_MAX_CPU_ISA")
 TORCH_BUILD = "2.13.0+cpu"  # pyproject.toml pins torch==2.13.0; the CPU build is the promise
 REQUIRED_CPU_FLAGS = ("avx2", "fma")
 MKL_BRANCHES = {0: "OFF", 1: "OFF", 2: "AUTO", 3: "COMPATIBLE", 4: "SSE2", 8: "SSE4_2",
@@ -60,6 +62,13 @@ def _cpuinfo(field: str) -> str | None:
     except OSError:
         pass
     return None
+
+
+def child_environment(**dispatch: str) -> dict[str, str]:
+    """This process's environment for a child, with no dispatch variable but `dispatch`
+    (the child's `import attnbench` then pins the rest)."""
+    env = {key: value for key, value in os.environ.items() if key not in DISPATCH_VARIABLES}
+    return {**env, **dispatch}
 
 
 def cpu_flags() -> set[str] | None:
