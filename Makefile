@@ -24,10 +24,10 @@ $(STAMP): pyproject.toml
 # The accuracy study (byte-for-byte reproducible), then the machine-dependent cost curves.
 repro: install
 	$(BIN)/dvc repro
-	$(BIN)/dvc repro reports/cost/dvc.yaml
+	$(BIN)/dvc repro pipelines/cost/dvc.yaml
 
 cost: install
-	$(BIN)/dvc repro reports/cost/dvc.yaml
+	$(BIN)/dvc repro pipelines/cost/dvc.yaml
 
 test: install
 	$(BIN)/python -m pytest

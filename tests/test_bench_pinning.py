@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from attnbench.bench_pinning import CANDIDATES, Worker
+from attnbench.bench.pinning import CANDIDATES, Worker
 from conftest import REPO
 
 

@@ -8,7 +8,7 @@ import pytest
 from attnbench.config import load_params
 from attnbench.report import figures
 from attnbench.report.stats import curves_from_rows
-from attnbench.stages.cost import COMPLEXITY, loglog_slope, mechanism
+from attnbench.cost import build_variant, loglog_slope
 from conftest import REPO
 
 
@@ -26,7 +26,7 @@ def test_slope_matches_numpy_least_squares_on_noisy_data():
     assert loglog_slope(lengths, values) == pytest.approx(expected)
 
 
-def test_every_study_variant_has_its_mechanism_and_complexity():
+def test_every_study_variant_has_its_mechanism_in_config_and_model():
     params = load_params(REPO / "params.yaml")
     by_hand = {
         "rnn": "recurrent", "lstm": "recurrent", "bahdanau": "global attention",
@@ -35,8 +35,9 @@ def test_every_study_variant_has_its_mechanism_and_complexity():
         "local_p": "local attention", "hard": "hard attention", "transformer": "self-attention",
         "transformer_local": "restricted self-attention",
     }
-    assert {name: mechanism(params.variants[name]) for name in params.study.variants} == by_hand
-    assert set(by_hand.values()) <= set(COMPLEXITY)
+    names = params.study.variants
+    assert {name: params.variants[name].mechanism.family for name in names} == by_hand
+    assert {name: build_variant(params, name).mechanism.family for name in names} == by_hand
 
 
 def fake_curves():

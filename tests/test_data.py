@@ -1,9 +1,12 @@
+import hashlib
+
 import pytest
 import torch
 
-from attnbench.data import collate, read_examples, split_path, write_examples
+from attnbench.data import collate, read_examples, read_split, write_examples
 from attnbench.datamodule import SeqDataModule
 from attnbench.errors import DataFileError
+from attnbench.paths import split_file
 from attnbench.tasks import EOS, PAD, SOS, generate_splits, make_example
 
 
@@ -15,7 +18,7 @@ def test_roundtrip(tmp_path):
 
 def test_missing_file_names_the_file(tmp_path):
     with pytest.raises(DataFileError, match=r"train\.tsv: data file not found"):
-        read_examples(split_path(tmp_path, "train"))
+        read_examples(split_file(tmp_path, "train"))
 
 
 @pytest.mark.parametrize(
@@ -42,14 +45,20 @@ def test_collate_pads_and_shifts():
     assert batch.tgt_in.tolist() == [[SOS, 3, 4, 5], [SOS, 6, PAD, PAD]]
 
 
-def test_shuffling_depends_on_the_seed_only(tmp_path):
+def test_split_file_round_trip_and_md5_of_its_bytes(tmp_path):
+    examples = generate_splits("copy", 6, (3, 5), 6, 16, 2, 1, seed=0)["train"]
+    path = split_file(tmp_path, "train")
+    write_examples(path, examples)
+    read = read_split(path)
+    assert read.examples == examples
+    assert read.md5 == hashlib.md5(path.read_bytes()).hexdigest()
+
+
+def test_shuffling_depends_on_the_seed_only():
     splits = generate_splits("copy", 6, (3, 5), 6, 64, 8, 2, seed=0)
-    for name in ("train", "val"):
-        write_examples(split_path(tmp_path, name), splits[name])
 
     def first_batches(seed):
-        dm = SeqDataModule(tmp_path, batch_size=8, seed=seed)
-        dm.setup()
+        dm = SeqDataModule(splits["train"], splits["val"], batch_size=8, seed=seed)
         torch.manual_seed(123 + seed)  # the global RNG must not matter
         return [b.src.tolist() for b in dm.train_dataloader()][:3]
 

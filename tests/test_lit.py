@@ -9,7 +9,8 @@ from torch.utils.data import DataLoader
 from attnbench.config import ModelConfig, RNNVariant, TrainConfig, load_params
 from attnbench.data import collate
 from attnbench.decode import greedy_decode, score
-from attnbench.lit import Seq2SeqModule, reinforce_terms, token_nll
+from attnbench.lit import Seq2SeqModule, reinforce_terms
+from attnbench.objective import token_nll
 from attnbench.models import build_model
 from attnbench.tasks import PAD, generate_splits, vocab_total
 from conftest import REPO

@@ -53,7 +53,7 @@ def test_adam_steps_fused(study):
     even under the pins (measured); every training path must get the fused kernel."""
     import torch
 
-    from attnbench.lit import make_optimizer
+    from attnbench.objective import make_optimizer
 
     optimizer = make_optimizer([torch.nn.Parameter(torch.zeros(3))], study.train)
     assert isinstance(optimizer, torch.optim.Adam) and optimizer.defaults["fused"] is True

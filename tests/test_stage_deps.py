@@ -13,7 +13,14 @@ import yaml
 from conftest import REPO
 
 SRC = REPO / "src"
-STAGES = ("prepare", "train", "evaluate", "report")
+# (dvc.yaml, stage) -> the stage module it runs
+STAGES = {
+    ("dvc.yaml", "prepare"): "attnbench.stages.prepare",
+    ("dvc.yaml", "train"): "attnbench.stages.train",
+    ("dvc.yaml", "evaluate"): "attnbench.stages.evaluate",
+    ("dvc.yaml", "report"): "attnbench.stages.report",
+    ("pipelines/cost/dvc.yaml", "benchmark"): "attnbench.stages.cost",
+}
 
 
 def module_file(name: str) -> Path:
@@ -49,8 +56,9 @@ def source_closure(module: str) -> set[str]:
     return {module_file(n).relative_to(REPO).as_posix() for n in seen if module_file(n).exists()}
 
 
-def declared_source_deps(stage: str) -> list[str]:
-    deps = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"][stage]["deps"]
+def declared_source_deps(dvc_file: str, stage: str) -> list[str]:
+    """The stage's source deps, relative to the repository root (the stages' wdir)."""
+    deps = yaml.safe_load((REPO / dvc_file).read_text())["stages"][stage]["deps"]
     return [d for d in deps if d.startswith("src/")]
 
 
@@ -58,17 +66,17 @@ def covered(path: str, deps: list[str]) -> bool:
     return any(path == dep or path.startswith(dep + "/") for dep in deps)
 
 
-@pytest.mark.parametrize("stage", STAGES)
-def test_deps_cover_every_imported_source_file(stage):
-    deps = declared_source_deps(stage)
-    missing = sorted(p for p in source_closure(f"attnbench.stages.{stage}") if not covered(p, deps))
+@pytest.mark.parametrize(("dvc_file", "stage"), STAGES)
+def test_deps_cover_every_imported_source_file(dvc_file, stage):
+    deps = declared_source_deps(dvc_file, stage)
+    missing = sorted(p for p in source_closure(STAGES[dvc_file, stage]) if not covered(p, deps))
     assert missing == [], f"{stage} imports files its dvc.yaml deps omit"
 
 
-@pytest.mark.parametrize("stage", STAGES)
-def test_deps_name_no_file_the_stage_does_not_import(stage):
-    closure = source_closure(f"attnbench.stages.{stage}")
-    deps = declared_source_deps(stage)
+@pytest.mark.parametrize(("dvc_file", "stage"), STAGES)
+def test_deps_name_no_file_the_stage_does_not_import(dvc_file, stage):
+    closure = source_closure(STAGES[dvc_file, stage])
+    deps = declared_source_deps(dvc_file, stage)
     assert "src/attnbench" not in deps
     unused = [dep for dep in deps if not any(covered(p, [dep]) for p in closure)]
     assert unused == []
@@ -80,3 +88,13 @@ def test_the_closure_follows_function_level_imports():
     assert "src/attnbench/attention/__init__.py" in source_closure("attnbench.config")
     assert "src/attnbench/models/transformer.py" in source_closure("attnbench.stages.train")
     assert "src/attnbench/report/markdown.py" not in source_closure("attnbench.stages.train")
+
+
+@pytest.mark.parametrize("module", sorted(set(STAGES.values())))
+def test_no_stage_imports_a_command_line_module(module):
+    """Stages import libraries only: the benchmark and the canary are entry points."""
+    closure = source_closure(module)
+    assert not [p for p in closure if p.startswith(("src/attnbench/bench/", "src/attnbench/canary",
+                                                   "src/attnbench/workspace"))]
+    assert [p for p in closure if p.startswith("src/attnbench/stages/") and not
+            p.endswith("__init__.py")] == [module_file(module).relative_to(REPO).as_posix()]

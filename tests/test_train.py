@@ -8,7 +8,8 @@ import yaml
 from mlflow.tracking import MlflowClient
 
 from attnbench.config import parse_params
-from attnbench.data import split_path, write_examples
+from attnbench.data import write_examples
+from attnbench.paths import split_file
 from attnbench.stages.prepare import prepare
 
 
@@ -24,7 +25,7 @@ def run_train(workdir, raw, env_uri):
 def write_data(workdir, raw):
     splits = prepare("copy", parse_params(raw).data)
     for name, examples in splits.items():
-        write_examples(split_path(workdir / "data" / "copy", name), examples)
+        write_examples(split_file(workdir / "data" / "copy", name), examples)
 
 
 def test_diverging_loss_stops_with_a_message_and_a_failed_run(tmp_path, raw_params, mlflow_store):
@@ -46,6 +47,6 @@ def test_missing_data_names_the_file_before_any_run(tmp_path, raw_params, mlflow
     result = run_train(tmp_path, raw_params, mlflow_store)
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [
-        f"error: {split_path('data/copy', 'train')}: data file not found (run `dvc repro` to prepare the data)"
+        f"error: {split_file('data/copy', 'train')}: data file not found (run `dvc repro` to prepare the data)"
     ]
     assert MlflowClient(mlflow_store).get_experiment_by_name("attnbench-smoke") is None

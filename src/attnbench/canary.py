@@ -15,12 +15,10 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import logging
 import random
 import subprocess
 import sys
 import tempfile
-import warnings
 from pathlib import Path
 
 from attnbench import numerics
@@ -63,20 +61,18 @@ def train_variant(params: Params, variant: str) -> str:
     from attnbench import runtime
     from attnbench.artifacts import weights_md5
     from attnbench.data import collate
-    from attnbench.lit import Seq2SeqModule
+    from attnbench.lit import Seq2SeqModule, build_trainer
     from attnbench.models import build_model
-    from attnbench.stages.train import build_trainer
     from attnbench.tasks import vocab_total
 
     examples = canary_batch(params.data.vocab_size)
-    short = params.model_copy(update={"train": params.train.model_copy(update={"max_steps": STEPS})})
     runtime.seed_all(SEED)
     model = build_model(params.variants[variant], params.model, vocab_total(params.data.vocab_size))
-    module = Seq2SeqModule(model, short.train, name=variant,
+    module = Seq2SeqModule(model, params.train, name=variant,
                            reinforce=params.variants[variant].reinforce_settings)
     loader = DataLoader(examples, batch_size=len(examples), collate_fn=collate)
     with tempfile.TemporaryDirectory() as workdir:
-        build_trainer(short, logger=False, workdir=workdir).fit(module, train_dataloaders=loader)
+        build_trainer(params, workdir, max_steps=STEPS).fit(module, train_dataloaders=loader)
     return weights_md5(model)
 
 
@@ -84,12 +80,11 @@ def run_canary(params: Params) -> dict[str, str]:
     """{variant: weights md5} for every variant of the study."""
     import torch
 
+    from attnbench.lit import quiet_lightning
+
     torch.set_num_threads(params.runtime.threads)
-    warnings.filterwarnings("ignore", ".*does not have many workers.*")
-    warnings.filterwarnings("ignore", ".*LeafSpec.*")
-    warnings.filterwarnings("ignore", ".*no `val_dataloader`.*")  # the canary only trains
-    logging.getLogger("pytorch_lightning.utilities.rank_zero").setLevel(logging.WARNING)
-    return {variant: train_variant(params, variant) for variant in params.study.variants}
+    with quiet_lightning():
+        return {variant: train_variant(params, variant) for variant in params.study.variants}
 
 
 def platform_line() -> str:

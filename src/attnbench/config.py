@@ -19,6 +19,7 @@ from pydantic import (
     model_validator,
 )
 
+from attnbench.attention.mechanism import HARD, LOCAL, RECURRENT, Mechanism, self_attention
 from attnbench.errors import ConfigError
 from attnbench.tasks import TASKS
 
@@ -103,9 +104,6 @@ class ReinforceConfig(Section):
     expected_context_prob: float = Field(0.5, ge=0.0, le=1.0)  # use the soft context instead
 
 
-LOCAL_ATTENTION = ("local_m", "local_p")
-
-
 class RNNVariant(Section):
     """Encoder-decoder RNN; `attention: none` is the fixed context vector."""
 
@@ -129,19 +127,33 @@ class RNNVariant(Section):
 
     @model_validator(mode="after")
     def _settings_fit_the_mechanism(self) -> RNNVariant:
-        from attnbench.attention import REGISTRY
-
-        local = self.attention in LOCAL_ATTENTION
+        local = self.mechanism is LOCAL
         if local and self.window is None:
             raise ValueError(f"attention {self.attention} needs a window (D)")
         if not local and (self.window is not None or self.score is not None):
             raise ValueError("window and score apply to local attention only")
-        if self.reinforce is not None and self.attention != "hard":
+        if self.reinforce is not None and self.mechanism is not HARD:
             raise ValueError("reinforce applies to hard attention only")
-        luong = self.attention in REGISTRY and REGISTRY[self.attention].placement == "after_step"
+        luong = self.attention_class is not None and self.attention_class.placement == "after_step"
         if self.input_feeding and not luong:
             raise ValueError("input_feeding applies to the Luong family (dot, general, concat, local_*)")
         return self
+
+    @property
+    def attention_class(self):
+        """The attention.Attention subclass `attention` names; None for the fixed context."""
+        from attnbench.attention import REGISTRY
+
+        return REGISTRY.get(self.attention)
+
+    @property
+    def mechanism(self) -> Mechanism:
+        return RECURRENT if self.fixed_context else self.attention_class.mechanism
+
+    @property
+    def local_score(self) -> str:
+        """The global score local attention restricts to its window (Luong's default: general)."""
+        return self.score or "general"
 
     @property
     def fixed_context(self) -> bool:
@@ -151,7 +163,7 @@ class RNNVariant(Section):
     @property
     def reinforce_settings(self) -> ReinforceConfig | None:
         """REINFORCE settings for hard attention (defaults unless given); None otherwise."""
-        if self.attention != "hard":
+        if self.mechanism is not HARD:
             return None
         return self.reinforce or ReinforceConfig()
 
@@ -164,6 +176,10 @@ class TransformerVariant(Section):
     heads: PositiveInt = 4
     ff_dim: PositiveInt = 256
     window: PositiveInt | None = None  # restricted encoder self-attention: |i - j| <= window
+
+    @property
+    def mechanism(self) -> Mechanism:
+        return self_attention(self.window)
 
     @property
     def fixed_context(self) -> bool:

@@ -12,17 +12,11 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from attnbench.artifacts import md5_bytes
 from attnbench.errors import DataFileError
 from attnbench.tasks import EOS, PAD, SOS, Example
 
 HEADER = "split\tsource\ttarget"
-SPLITS = ("train", "val", "test")
-
-
-def split_path(data_dir: str | Path, split: str) -> Path:
-    return Path(data_dir) / f"{split}.tsv"
-
-
 def write_examples(path: Path, examples: list[Example]) -> None:
     lines = [HEADER]
     for ex in examples:
@@ -31,13 +25,24 @@ def write_examples(path: Path, examples: list[Example]) -> None:
     path.write_text("\n".join(lines) + "\n")
 
 
+@dataclass(frozen=True)
+class SplitFile:
+    examples: list[Example]
+    md5: str  # of the file's bytes: the MLflow tag that ties a run to its data
+
+
 def read_examples(path: str | Path) -> list[Example]:
-    """Parse one split file; any problem names the file and the line."""
+    return read_split(path).examples
+
+
+def read_split(path: str | Path) -> SplitFile:
+    """Parse one split file, read once; any problem names the file and the line."""
     path = Path(path)
     if not path.is_file():
         raise DataFileError(f"{path}: data file not found (run `dvc repro` to prepare the data)")
     try:
-        lines = path.read_text().splitlines()
+        raw = path.read_bytes()
+        lines = raw.decode().splitlines()
     except (OSError, UnicodeDecodeError) as exc:
         raise DataFileError(f"{path}: cannot read data file ({exc})") from None
     if not lines or lines[0] != HEADER:
@@ -54,7 +59,7 @@ def read_examples(path: str | Path) -> list[Example]:
         examples.append(example)
     if not examples:
         raise DataFileError(f"{path}: data file holds no examples")
-    return examples
+    return SplitFile(examples, md5_bytes(raw))
 
 
 @dataclass

@@ -1,42 +1,34 @@
-"""The LightningDataModule over one task's prepared files."""
+"""The LightningDataModule over one task's training and validation examples."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader
 
-from attnbench.data import collate, read_examples, split_path
+from attnbench.data import collate
 from attnbench.tasks import Example
+
+VAL_BATCH_SIZE = 256
+
+
+def train_loader(examples: list[Example], batch_size: int, seed: int) -> DataLoader:
+    """Shuffled full batches; the order depends on `seed` alone (its own generator)."""
+    return DataLoader(examples, batch_size=batch_size, shuffle=True, drop_last=True,
+                      collate_fn=collate, generator=torch.Generator().manual_seed(seed))
 
 
 class SeqDataModule(pl.LightningDataModule):
-    """Reads the prepared files once; shuffling draws from its own seeded generator."""
+    """Examples already read (the stage reads each file once, before any run starts)."""
 
-    def __init__(self, data_dir: str | Path, batch_size: int, seed: int):
+    def __init__(self, train: list[Example], val: list[Example], batch_size: int, seed: int):
         super().__init__()
-        self.data_dir = Path(data_dir)
+        self.train_examples, self.val_examples = train, val
         self.batch_size = batch_size
         self.seed = seed
-        self.splits: dict[str, list[Example]] = {}
-
-    def setup(self, stage: str | None = None) -> None:
-        for split in ("train", "val"):
-            if split not in self.splits:
-                self.splits[split] = read_examples(split_path(self.data_dir, split))
 
     def train_dataloader(self) -> DataLoader:
-        generator = torch.Generator().manual_seed(self.seed)
-        return DataLoader(
-            self.splits["train"],
-            batch_size=self.batch_size,
-            shuffle=True,
-            drop_last=True,
-            collate_fn=collate,
-            generator=generator,
-        )
+        return train_loader(self.train_examples, self.batch_size, self.seed)
 
     def val_dataloader(self) -> DataLoader:
-        return DataLoader(self.splits["val"], batch_size=256, collate_fn=collate)
+        return DataLoader(self.val_examples, batch_size=VAL_BATCH_SIZE, collate_fn=collate)

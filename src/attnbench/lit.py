@@ -1,29 +1,23 @@
-"""One LightningModule that trains any sequence-to-sequence network it is given."""
+"""Lightning's side of training: one LightningModule that trains any sequence-to-sequence
+network it is given, the one Trainer every Lightning fit uses, and Lightning kept quiet."""
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import warnings
+from collections.abc import Iterator
+
 import pytorch_lightning as pl
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
-from attnbench.config import ReinforceConfig, TrainConfig
+from attnbench.config import Params, ReinforceConfig, TrainConfig
 from attnbench.data import Batch
 from attnbench.decode import greedy_decode, score
 from attnbench.errors import TrainingDiverged
 from attnbench.models.outputs import Seq2SeqOutput
-from attnbench.tasks import PAD
-
-
-def token_accuracy(logits: Tensor, target: Tensor) -> Tensor:
-    """Teacher-forced accuracy over real target positions. logits (B, T, V), target (B, T)."""
-    real = target != PAD
-    return ((logits.argmax(-1) == target) & real).sum() / real.sum()
-
-
-def token_nll(logits: Tensor, target: Tensor) -> Tensor:
-    """-log p(y_t) per position, 0 on padding. logits (B, T, V), target (B, T) -> (B, T)."""
-    return F.cross_entropy(logits.transpose(1, 2), target, ignore_index=PAD, reduction="none")
+from attnbench.objective import make_optimizer, teacher_forced, token_accuracy
 
 
 def reinforce_terms(out: Seq2SeqOutput, nll: Tensor, real: Tensor, baseline: Tensor) -> tuple[Tensor, Tensor, Tensor]:
@@ -41,18 +35,6 @@ def reinforce_terms(out: Seq2SeqOutput, nll: Tensor, real: Tensor, baseline: Ten
     return score_loss, entropy, reward.mean()
 
 
-def make_optimizer(parameters, train: TrainConfig) -> torch.optim.Optimizer:
-    """The study's optimiser, for every training path (stage, canary, bench, cost).
-
-    Adam runs fused: the unfused step's exp_avg_sq.sqrt() goes through MKL's vector maths,
-    whose sqrt gives other bits on Intel than on AMD even under MKL_CBWR=COMPATIBLE
-    (measured); the fused kernel is ATen code, pinned to AVX2 like the rest (numerics.py).
-    """
-    if train.optimizer == "sgd":
-        return torch.optim.SGD(parameters, lr=train.lr)
-    return torch.optim.Adam(parameters, lr=train.lr, fused=True)
-
-
 class Seq2SeqModule(pl.LightningModule):
     def __init__(self, model: nn.Module, train: TrainConfig, name: str = "model",
                  reinforce: ReinforceConfig | None = None):
@@ -65,10 +47,8 @@ class Seq2SeqModule(pl.LightningModule):
         self.register_buffer("reward_baseline", torch.tensor(float("nan")))
 
     def training_step(self, batch: Batch, batch_idx: int) -> Tensor:
-        out = self.model(batch.src, batch.tgt_in)
-        real = batch.tgt_out != PAD  # (B, T)
-        nll = token_nll(out.logits, batch.tgt_out)  # (B, T)
-        loss = nll.sum() / real.sum()
+        forward = teacher_forced(self.model, batch)
+        out, nll, real, loss = forward.out, forward.nll, forward.real, forward.loss
         if not torch.isfinite(loss):
             raise TrainingDiverged(
                 f"{self.run_name}: training loss became {loss.item()} at step {self.global_step}; "
@@ -100,8 +80,8 @@ class Seq2SeqModule(pl.LightningModule):
         return self.reinforce.weight * score_loss - self.reinforce.entropy_weight * entropy
 
     def validation_step(self, batch: Batch, batch_idx: int) -> None:
-        out = self.model(batch.src, batch.tgt_in)
-        loss = token_nll(out.logits, batch.tgt_out).sum() / (batch.tgt_out != PAD).sum()
+        forward = teacher_forced(self.model, batch)
+        out, loss = forward.out, forward.loss
         decoded = greedy_decode(self.model, batch.src, max_len=batch.tgt_out.size(1))
         scores = score(decoded.tokens, batch.tgt_out)
         size = len(batch)
@@ -111,3 +91,52 @@ class Seq2SeqModule(pl.LightningModule):
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return make_optimizer(self.model.parameters(), self.train_cfg)
+
+
+def build_trainer(params: Params, workdir: str, logger=False, max_steps: int | None = None,
+                  progress_bar: bool = False) -> pl.Trainer:
+    """The study's Trainer (train stage, canary, benchmark): CPU, deterministic, clipping at
+    train.grad_clip, validation every train.val_every_n_steps when a fit has validation data."""
+    train = params.train
+    steps = max_steps or train.max_steps
+    return pl.Trainer(
+        accelerator="cpu",
+        devices=1,
+        max_steps=steps,
+        val_check_interval=min(train.val_every_n_steps, steps),
+        check_val_every_n_epoch=None,
+        num_sanity_val_steps=0,
+        gradient_clip_val=train.grad_clip or None,
+        deterministic=True,
+        logger=logger,
+        log_every_n_steps=params.tracking.log_every_n_steps,
+        enable_checkpointing=False,
+        enable_model_summary=False,
+        enable_progress_bar=progress_bar,
+        default_root_dir=workdir,
+    )
+
+
+LIGHTNING_LOGGERS = ("pytorch_lightning", "pytorch_lightning.utilities.rank_zero",
+                     "lightning.pytorch", "lightning_fabric")
+
+
+@contextlib.contextmanager
+def quiet_lightning(info: bool = False) -> Iterator[None]:
+    """Lightning's warnings that do not apply here off, and its info lines too unless `info`;
+    both restored on exit. The warnings: single-process data loading (on purpose, for exact
+    batches), pytree's LeafSpec (Lightning 2.6 on torch 2.13), a fit without validation data."""
+    loggers = [logging.getLogger(name) for name in LIGHTNING_LOGGERS]
+    levels = [lg.level for lg in loggers]
+    if not info:
+        for lg in loggers:
+            lg.setLevel(logging.WARNING)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", ".*does not have many workers.*")
+        warnings.filterwarnings("ignore", ".*LeafSpec.*")
+        warnings.filterwarnings("ignore", ".*no `val_dataloader`.*")
+        try:
+            yield
+        finally:
+            for lg, level in zip(loggers, levels, strict=True):
+                lg.setLevel(level)

@@ -16,7 +16,7 @@ sums in a different order, so the floats differ in the last bits and training dr
 MKL's vector maths (VML), which ATen calls for a few element-wise functions, stays
 outside CNR: its sqrt gives other bits on an Intel Xeon than on an AMD EPYC under these
 pins (measured, same torch). The study's one tensor sqrt is Adam's, so Adam runs fused,
-in ATen code (lit.make_optimizer). With that, both processors trained to identical bytes.
+in ATen code (objective.make_optimizer). With that, both processors trained to identical bytes.
 
 The environment variables must be set before torch's first kernel runs, so `import
 attnbench` sets them (unless the user already did); `configure_torch()` switches oneDNN

@@ -35,8 +35,8 @@ def make_workspace(repo: Path, dest: Path, profile: Path | None) -> Path:
     """Copy the working tree to dest, swap in the profile as params.yaml, commit it."""
     dest.mkdir(parents=True, exist_ok=True)
     for name in repo_files(repo):
-        if name == "dvc.lock" or name.startswith("reports/"):
-            continue  # results of the default study; the copy makes its own
+        if name == "dvc.lock" or name.startswith(("reports/", "pipelines/")):
+            continue  # the study's results (the copy makes its own) and the cost pipeline
         target = dest / name
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(repo / name, target)

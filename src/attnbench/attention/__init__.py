@@ -6,6 +6,7 @@ from attnbench.attention.additive import AdditiveAttention, ConcatAttention
 from attnbench.attention.base import Attention, AttentionOutput, masked_softmax
 from attnbench.attention.hard import HardAttention
 from attnbench.attention.local import LocalAttention
+from attnbench.attention.mechanism import GLOBAL, HARD, LOCAL, Mechanism
 from attnbench.attention.multiplicative import DotAttention, GeneralAttention
 
 # Global scores: name in params.yaml -> class(query_dim, key_dim, attn_dim).
@@ -15,26 +16,29 @@ SCORES: dict[str, type[Attention]] = {
     "general": GeneralAttention,
     "concat": ConcatAttention,
 }
-# Every mechanism a variant's `attention:` may name.
+# Every mechanism a variant's `attention:` may name. local_p predicts its window's centre,
+# local_m centres it on the aligned position (Luong et al. 2015, §3.2).
 REGISTRY: dict[str, type[Attention]] = {
     **SCORES,
     "local_m": LocalAttention,
     "local_p": LocalAttention,
     "hard": HardAttention,
 }
+PREDICTIVE = "local_p"
 
 
 def build_attention(variant, dim: int) -> Attention:
     """The mechanism of one RNN variant (config.RNNVariant); queries and keys are `dim` wide."""
-    name = variant.attention
-    if name in SCORES:
-        return SCORES[name](dim, dim, dim)
-    if name in ("local_m", "local_p"):
-        scorer = SCORES[variant.score or "general"](dim, dim, dim)
-        return LocalAttention(scorer, variant.window, predictive=name == "local_p", query_dim=dim)
-    if name == "hard":
-        return HardAttention(dim, dim, dim, variant.reinforce_settings.expected_context_prob)
-    raise KeyError(f"unknown attention {name!r}")
+    cls = REGISTRY[variant.attention]
+    if cls.mechanism is GLOBAL:
+        return cls(dim, dim, dim)
+    if cls.mechanism is LOCAL:
+        scorer = SCORES[variant.local_score](dim, dim, dim)
+        return cls(scorer, variant.window, predictive=variant.attention == PREDICTIVE, query_dim=dim)
+    if cls.mechanism is HARD:
+        return cls(dim, dim, dim, variant.reinforce_settings.expected_context_prob)
+    raise KeyError(f"no builder for the {cls.mechanism.family} of {variant.attention!r}")
 
 
-__all__ = ["REGISTRY", "SCORES", "Attention", "AttentionOutput", "build_attention", "masked_softmax"]
+__all__ = ["REGISTRY", "SCORES", "Attention", "AttentionOutput", "Mechanism", "build_attention",
+           "masked_softmax"]

@@ -9,6 +9,8 @@ from typing import ClassVar
 import torch
 from torch import Tensor, nn
 
+from attnbench.attention.mechanism import GLOBAL, Mechanism
+
 
 @dataclass
 class AttentionOutput:
@@ -37,9 +39,12 @@ class Attention(nn.Module, ABC):
     previous state s_{i-1} and feeds it into the RNN step (Bahdanau et al. 2015);
     "after_step" computes c_t from the new state h_t and combines them,
     h~_t = tanh(W_c [c_t; h_t]) (Luong et al. 2015).
+
+    `mechanism` is the family the class belongs to (attention/mechanism.py).
     """
 
     placement: ClassVar[str]
+    mechanism: ClassVar[Mechanism] = GLOBAL
 
     def project_keys(self, keys: Tensor) -> Tensor:
         return keys  # (B, S, H)

@@ -18,10 +18,14 @@ from torch import Tensor
 
 from attnbench.attention.additive import AdditiveAttention
 from attnbench.attention.base import AttentionOutput, masked_softmax
+from attnbench.attention.mechanism import HARD
 
 
 class HardAttention(AdditiveAttention):
+    """Samples from the distribution of the soft score it subclasses (Bahdanau's additive)."""
+
     placement = "before_step"
+    mechanism = HARD
 
     def __init__(self, query_dim: int, key_dim: int, attn_dim: int, expected_context_prob: float = 0.5):
         super().__init__(query_dim, key_dim, attn_dim)

@@ -18,10 +18,12 @@ import torch
 from torch import Tensor, nn
 
 from attnbench.attention.base import Attention, AttentionOutput, masked_softmax
+from attnbench.attention.mechanism import LOCAL
 
 
 class LocalAttention(Attention):
     placement = "after_step"
+    mechanism = LOCAL
 
     def __init__(self, scorer: Attention, window: int, predictive: bool, query_dim: int):
         super().__init__()

@@ -23,6 +23,7 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from attnbench.attention import Attention
+from attnbench.attention.mechanism import RECURRENT, Mechanism
 from attnbench.models.outputs import Seq2SeqOutput, StepOutput
 from attnbench.tasks import PAD
 
@@ -79,6 +80,16 @@ class RNNSeq2Seq(nn.Module):
             self.out = nn.Linear(hidden_dim, vocab_size)  # W_s
         else:
             self.out = nn.Linear(2 * hidden_dim, vocab_size)  # W_o
+
+    @property
+    def mechanism(self) -> Mechanism:
+        return RECURRENT if self.attention is None else self.attention.mechanism
+
+    @property
+    def parallel_teacher_forcing(self) -> bool:
+        """True when teacher forcing runs every decoder position in one call: the context
+        does not depend on the previous step (fixed context; Luong without input feeding)."""
+        return self.attention is None or (self.luong and not self.input_feeding)
 
     # ---- encoder ------------------------------------------------------------------
     def encode(self, src: Tensor) -> Encoded:
@@ -146,11 +157,11 @@ class RNNSeq2Seq(nn.Module):
     def forward(self, src: Tensor, tgt_in: Tensor) -> Seq2SeqOutput:
         """Teacher-forced logits. src (B, S); tgt_in (B, T) = SOS + target[:-1]."""
         encoded = self.encode(src)
+        if not self.parallel_teacher_forcing:
+            return self.forward_stepwise(encoded, tgt_in)
         if self.attention is None:
             return self._forward_fixed_context(encoded, tgt_in)
-        if self.luong and not self.input_feeding:
-            return self._forward_luong_batched(encoded, tgt_in)
-        return self.forward_stepwise(encoded, tgt_in)
+        return self._forward_luong_batched(encoded, tgt_in)
 
     def forward_stepwise(self, encoded: Encoded, tgt_in: Tensor) -> Seq2SeqOutput:
         """Teacher forcing as a loop over step(): the reference every batched path must equal."""

@@ -31,6 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from attnbench.attention.mechanism import Mechanism, self_attention
 from attnbench.models.outputs import Seq2SeqOutput, StepOutput
 from attnbench.tasks import PAD
 
@@ -227,6 +228,12 @@ class TransformerSeq2Seq(nn.Module):
         self.decoder_layers = nn.ModuleList(DecoderLayer(dim, heads, ff_dim) for _ in range(layers))
         self.decoder_norm = nn.LayerNorm(dim)
         self.out = nn.Linear(dim, vocab_size)
+
+    @property
+    def mechanism(self) -> Mechanism:
+        return self_attention(self.window)
+
+    parallel_teacher_forcing = True  # one causal pass over the whole target
 
     def embed_tokens(self, tokens: Tensor) -> Tensor:
         """x_0 = sqrt(d) E y + PE, tokens (B, T) -> (B, T, D)."""

@@ -23,6 +23,15 @@ def save(fig: plt.Figure, path: Path) -> None:
     plt.close(fig)
 
 
+def save_with_legend(fig: plt.Figure, axes: list[plt.Axes], entries: int, path: Path) -> None:
+    """One legend for all panels, below them (rows of 6 entries), then save."""
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=min(6, entries), fontsize=8,
+               bbox_to_anchor=(0.5, -0.02 - 0.04 * math.ceil(entries / 6)))
+    fig.tight_layout()
+    save(fig, path)
+
+
 def variant_styles(variants: list[str]) -> dict[str, dict]:
     """A fixed colour and line style per variant, in study order."""
     cmap = plt.get_cmap("tab20")
@@ -50,11 +59,7 @@ def accuracy_by_length(curves: dict[tuple[str, str], Curve], tasks: list[str],
         ax.text(longest_trained + 0.7, 0.98, "extrapolation", color="grey", va="top", fontsize=8)
         ax.set(title=task, xlabel="sequence length", ylabel="exact-match accuracy", ylim=(-0.02, 1.02))
         ax.grid(alpha=0.3)
-    handles, labels = axes[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=min(6, len(variants)), fontsize=8,
-               bbox_to_anchor=(0.5, -0.02 - 0.04 * math.ceil(len(variants) / 6)))
-    fig.tight_layout()
-    save(fig, path)
+    save_with_legend(fig, axes, len(variants), path)
 
 
 def heatmap(ax: plt.Axes, example: dict, title: str) -> matplotlib.image.AxesImage:
@@ -105,8 +110,4 @@ def training_curves(curves: dict[tuple[str, str], list[dict]], tasks: list[str],
             ax.plot(steps, mean, linewidth=1.2, label=variant, **styles[variant])
         ax.set(title=task, xlabel="step", ylabel="training loss (mean over seeds)", yscale="log")
         ax.grid(alpha=0.3)
-    handles, labels = axes[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=min(6, len(variants)), fontsize=8,
-               bbox_to_anchor=(0.5, -0.02 - 0.04 * math.ceil(len(variants) / 6)))
-    fig.tight_layout()
-    save(fig, path)
+    save_with_legend(fig, axes, len(variants), path)

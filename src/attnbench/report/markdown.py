@@ -186,7 +186,7 @@ def render(curves: Curves, params: Params, heatmap_tasks: list[str], parameters:
         "Training-step time and activation memory per variant against sequence length, with "
         "log-log slopes beside the complexities of Vaswani et al. 2017 (Table 1), are in "
         "[`reports/cost/cost.md`](cost/cost.md). They depend on the machine, so they are "
-        "produced by their own pipeline (`reports/cost/dvc.yaml`) and are not part of the "
+        "produced by their own pipeline (`pipelines/cost/dvc.yaml`) and are not part of the "
         "byte-for-byte promise.",
         "",
     ]

@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Callable
 
-from attnbench.errors import AttnbenchError
+from attnbench.errors import AttnbenchError, ConfigError
 
 
 def stage_entry(main: Callable[[argparse.Namespace], None], parser: argparse.ArgumentParser):
@@ -24,7 +24,17 @@ def stage_entry(main: Callable[[argparse.Namespace], None], parser: argparse.Arg
     return run
 
 
-def base_parser(description: str) -> argparse.ArgumentParser:
+def base_parser(description: str, per_variant: bool = False) -> argparse.ArgumentParser:
+    """--params; with per_variant, also the --task and --variant of one matrix item."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--params", default="params.yaml", help="study parameters (params.yaml)")
+    if per_variant:
+        parser.add_argument("--task", required=True)
+        parser.add_argument("--variant", required=True)
     return parser
+
+
+def check_in_study(params, args: argparse.Namespace) -> None:
+    """A --task/--variant pair outside study.tasks x study.variants is a config error."""
+    if args.task not in params.study.tasks or args.variant not in params.study.variants:
+        raise ConfigError(f"{args.task}/{args.variant} is not part of the study in {args.params}")

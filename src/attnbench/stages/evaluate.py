@@ -16,14 +16,13 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from attnbench import runtime, tracking
+from attnbench import paths, runtime, tracking
 from attnbench.artifacts import load_weights, write_json
 from attnbench.config import Params, load_params
-from attnbench.data import collate, read_examples, split_path
+from attnbench.data import collate, read_examples
 from attnbench.decode import greedy_decode, score
-from attnbench.errors import ConfigError
 from attnbench.models import build_model
-from attnbench.stages import base_parser, stage_entry
+from attnbench.stages import base_parser, check_in_study, stage_entry
 from attnbench.tasks import Example, vocab_total
 
 
@@ -114,11 +113,9 @@ def log_heatmap(client, run_id: str, title: str, attention: dict) -> None:
 
 def main(args: argparse.Namespace) -> None:
     params = load_params(args.params)
-    if args.task not in params.study.tasks or args.variant not in params.study.variants:
-        raise ConfigError(f"{args.task}/{args.variant} is not part of the study in {args.params}")
+    check_in_study(params, args)
     runtime.setup_process(params.runtime.threads)
-    examples = read_examples(split_path(f"data/{args.task}", "test"))
-    model_dir = Path(f"models/{args.task}/{args.variant}")
+    examples = read_examples(paths.split_file(paths.data_dir(args.task), "test"))
     client, experiment_id = tracking.connect(params.tracking.experiment)
 
     results, example_attention = [], None
@@ -126,7 +123,7 @@ def main(args: argparse.Namespace) -> None:
         torch.manual_seed(seed)
         model = build_model(params.variants[args.variant], params.model,
                             vocab_total(params.data.vocab_size))
-        md5 = load_weights(model, model_dir / f"seed{seed}.pt")
+        md5 = load_weights(model, paths.weights_file(args.task, args.variant, seed))
         rows = accuracy_by_length(model, examples)
         run_id = log_to_mlflow(client, experiment_id, params, args.task, args.variant, seed, md5, rows)
         results += [{"seed": seed, **row} for row in rows]
@@ -138,15 +135,13 @@ def main(args: argparse.Namespace) -> None:
         mean = sum(r["seq_acc"] for r in rows) / len(rows)
         print(f"evaluate {args.task}/{args.variant}/{seed}: mean seq_acc over lengths {mean:.3f}")
     write_json(
-        f"reports/eval/{args.task}/{args.variant}.json",
+        paths.evaluation(args.task, args.variant),
         {"task": args.task, "variant": args.variant, "results": results,
          "attention_example": example_attention},
     )
 
 
-parser = base_parser(__doc__)
-parser.add_argument("--task", required=True)
-parser.add_argument("--variant", required=True)
+parser = base_parser(__doc__, per_variant=True)
 run = stage_entry(main, parser)
 
 if __name__ == "__main__":

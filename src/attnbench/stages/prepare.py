@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
-
 from attnbench.config import DataConfig, load_params
-from attnbench.data import SPLITS, split_path, write_examples
+from attnbench import paths
+from attnbench.data import write_examples
 from attnbench.errors import ConfigError
 from attnbench.stages import base_parser, stage_entry
 from attnbench.tasks import Example, generate_splits
@@ -33,16 +32,15 @@ def main(args: argparse.Namespace) -> None:
     if args.task not in params.study.tasks:
         raise ConfigError(f"task {args.task!r} is not in study.tasks {params.study.tasks}")
     splits = prepare(args.task, params.data)
-    out_dir = Path(args.out or f"data/{args.task}")
-    for split in SPLITS:
-        write_examples(split_path(out_dir, split), splits[split])
-    sizes = ", ".join(f"{split} {len(splits[split])}" for split in SPLITS)
+    out_dir = paths.data_dir(args.task)
+    for split in paths.SPLITS:
+        write_examples(paths.split_file(out_dir, split), splits[split])
+    sizes = ", ".join(f"{split} {len(splits[split])}" for split in paths.SPLITS)
     print(f"prepare {args.task}: {sizes} -> {out_dir}")
 
 
 parser = base_parser(__doc__)
 parser.add_argument("--task", required=True)
-parser.add_argument("--out", help="output directory (default data/TASK)")
 run = stage_entry(main, parser)
 
 if __name__ == "__main__":

@@ -7,20 +7,16 @@ import argparse
 import csv
 from pathlib import Path
 
-from attnbench import tracking
+from attnbench import paths, tracking
 from attnbench.artifacts import read_json, write_json
 from attnbench.config import Params, load_params
 from attnbench.report import figures, markdown
 from attnbench.report.stats import CSV_COLUMNS, Curve, curves_from_rows
 from attnbench.stages import base_parser, stage_entry
 
-REPORTS = Path("reports")
-FIGURES = REPORTS / "figures"
-
-
 def read_evaluations(params: Params) -> dict[tuple[str, str], dict]:
     """Every (task, variant)'s eval JSON, read once."""
-    return {(task, variant): read_json(REPORTS / "eval" / task / f"{variant}.json")
+    return {(task, variant): read_json(paths.evaluation(task, variant))
             for task in params.study.tasks for variant in params.study.variants}
 
 
@@ -47,7 +43,7 @@ def write_csv(path: Path, rows: list[dict]) -> None:
 def write_plot_data(curves: dict[tuple[str, str], Curve], params: Params) -> None:
     """reports/plots/{task}.csv: length, variant, mean seq_acc over seeds (for dvc plots)."""
     for task in params.study.tasks:
-        with (REPORTS / "plots" / f"{task}.csv").open("w", newline="") as handle:
+        with paths.plot_data(task).open("w", newline="") as handle:
             writer = csv.writer(handle, lineterminator="\n")
             writer.writerow(["length", "variant", "seq_acc"])
             for variant in params.study.variants:
@@ -75,7 +71,7 @@ def log_report(params: Params, files: list[Path]) -> None:
     run_id = tracking.create_run(client, experiment_id, "report", tracking.base_tags("report"))
     with tracking.run_guard(client, run_id):
         for path in files:
-            folder = path.parent.relative_to(REPORTS).as_posix()
+            folder = path.parent.relative_to(paths.REPORTS).as_posix()
             client.log_artifact(run_id, str(path), artifact_path=None if folder == "." else folder)
 
 
@@ -83,19 +79,19 @@ def main(args: argparse.Namespace) -> None:
     params = load_params(args.params)
     evaluations = read_evaluations(params)
     rows = collect_rows(params, evaluations)
-    (REPORTS / "plots").mkdir(parents=True, exist_ok=True)
-    write_csv(REPORTS / "accuracy_by_length.csv", rows)
+    paths.PLOTS.mkdir(parents=True, exist_ok=True)
+    write_csv(paths.ACCURACY_CSV, rows)
     curves = curves_from_rows(rows)
     write_plot_data(curves, params)
-    write_json(REPORTS / "metrics.json", metrics(curves, params))
+    write_json(paths.METRICS, metrics(curves, params))
 
     tasks, variants = params.study.tasks, params.study.variants
     figures.accuracy_by_length(curves, tasks, variants, params.data.train_lengths.max,
-                               FIGURES / "accuracy_by_length.png")
-    trained = {(t, v): read_json(REPORTS / "train" / t / f"{v}.json") for t in tasks for v in variants}
+                               paths.ACCURACY_FIGURE)
+    trained = {(t, v): read_json(paths.train_curves(t, v)) for t in tasks for v in variants}
     train_curves = {key: value["curves"] for key, value in trained.items()}
     parameters = {v: trained[(tasks[0], v)]["parameters"] for v in variants}
-    figures.training_curves(train_curves, tasks, variants, FIGURES / "training_curves.png")
+    figures.training_curves(train_curves, tasks, variants, paths.FIGURES / "training_curves.png")
     heatmap_tasks = []
     for task in tasks:
         examples = {}
@@ -104,12 +100,11 @@ def main(args: argparse.Namespace) -> None:
             if example is not None:
                 examples[variant] = example
         if examples:
-            figures.attention_heatmaps(examples, task, FIGURES / f"attention_{task}.png")
+            figures.attention_heatmaps(examples, task, paths.FIGURES / f"attention_{task}.png")
             heatmap_tasks.append(task)
-    (REPORTS / "report.md").write_text(markdown.render(curves, params, heatmap_tasks, parameters))
-    log_report(params, [REPORTS / "report.md", REPORTS / "accuracy_by_length.csv",
-                        *sorted(FIGURES.glob("*.png"))])
-    print(f"report: {len(rows)} rows -> {REPORTS / 'report.md'}")
+    paths.REPORT_MD.write_text(markdown.render(curves, params, heatmap_tasks, parameters))
+    log_report(params, [paths.REPORT_MD, paths.ACCURACY_CSV, *sorted(paths.FIGURES.glob("*.png"))])
+    print(f"report: {len(rows)} rows -> {paths.REPORT_MD}")
 
 
 parser = base_parser(__doc__)

@@ -1,4 +1,4 @@
-"""What pinned numerics cost: training speed with the pinned kernels vs the host's own choice.
+"""Section 5: what pinned numerics cost, training with the pinned kernels vs the host's own.
 
 The pins act when a process starts (MKL and ATen read them once), so each candidate
 (unpinned, pinned, and one pin at a time) is a worker process; all are started side by side
@@ -19,6 +19,7 @@ import warnings
 from collections.abc import Sequence
 
 from attnbench import numerics
+from attnbench.bench.table import Report, ms, times
 
 # The empty value makes each library choose for itself, as if unset (MKL: CNR off; ATen:
 # the host's best capability), while telling `import attnbench` not to pin it.
@@ -40,9 +41,10 @@ class Worker:
 
     def __init__(self, params_path: str, env: dict[str, str], onednn: bool):
         """env: the dispatch variables to set (others as `import attnbench` pins them)."""
-        command = [sys.executable, "-m", "attnbench.bench_pinning", params_path]
+        command = [sys.executable, "-m", "attnbench.bench.pinning", params_path]
         command += ["--onednn"] if onednn else []
-        self.process = subprocess.Popen(command, env=numerics.child_environment(**env), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        self.process = subprocess.Popen(command, env=numerics.child_environment(**env),
+                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                         stderr=subprocess.DEVNULL, text=True)
         self.settings = self.ask({"settings": True})
 
@@ -67,9 +69,8 @@ def serve(params_path: str, onednn: bool) -> None:
     warnings.filterwarnings("ignore", ".*ATEN_CPU_CAPABILITY.*")  # the empty value, on purpose
     import torch
 
-    from attnbench import bench
     from attnbench.config import load_params
-    from attnbench.lit import make_optimizer
+    from attnbench.cost import step_call
 
     torch.set_num_threads(1)
     torch.backends.mkldnn.enabled = onednn  # True undoes numerics.configure_torch
@@ -82,10 +83,7 @@ def serve(params_path: str, onednn: bool) -> None:
         else:
             key = (request["variant"], request["length"], request["batch"])
             if key not in cache:
-                model = bench.build_variant(params, request["variant"]).train()
-                batch = bench.exact_length_batch(request["length"], request["batch"], params.data.vocab_size)
-                optimizer = make_optimizer(model.parameters(), params.train)
-                cache[key] = bench.train_step_fn(model, batch, optimizer, params.train.grad_clip)
+                cache[key] = step_call(params, *key)
             step = cache[key]
             start = time.perf_counter()
             for _ in range(request["steps"]):
@@ -97,7 +95,6 @@ def serve(params_path: str, onednn: bool) -> None:
 def pinning_section(params_path: str, variants: Sequence[str], length: int, batch: int,
                     rounds: int, steps: int):
     """ms per training step of every variant under each candidate, alternated per round."""
-    from attnbench.bench import Report, ms, times
 
     workers = {name: Worker(params_path, env, onednn) for name, (env, onednn) in CANDIDATES.items()}
     try:

@@ -1,0 +1,53 @@
+"""Every file the pipeline reads or writes, relative to the repository root (where DVC runs
+each stage). The stages take their paths from here; dvc.yaml names the same ones, and
+tests/test_paths.py checks that the two agree."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+DATA = Path("data")
+MODELS = Path("models")
+REPORTS = Path("reports")
+FIGURES = REPORTS / "figures"
+PLOTS = REPORTS / "plots"  # one CSV per task for `dvc plots`
+ACCURACY_CSV = REPORTS / "accuracy_by_length.csv"
+METRICS = REPORTS / "metrics.json"
+REPORT_MD = REPORTS / "report.md"
+ACCURACY_FIGURE = FIGURES / "accuracy_by_length.png"
+COST = REPORTS / "cost"  # the machine-dependent cost pipeline's outputs
+COST_JSON = COST / "cost.json"
+COST_MD = COST / "cost.md"
+COST_FIGURE = COST / "cost_vs_length.png"
+SPLITS = ("train", "val", "test")
+
+
+def data_dir(task: str) -> Path:
+    return DATA / task
+
+
+def split_file(folder: str | Path, split: str) -> Path:
+    """One split of a task's data: data/{task}/{split}.tsv (or in another folder)."""
+    return Path(folder) / f"{split}.tsv"
+
+
+def model_dir(task: str, variant: str) -> Path:
+    return MODELS / task / variant
+
+
+def weights_file(task: str, variant: str, seed: int) -> Path:
+    return model_dir(task, variant) / f"seed{seed}.pt"
+
+
+def train_curves(task: str, variant: str) -> Path:
+    """The training stage's loss curves and parameter count."""
+    return REPORTS / "train" / task / f"{variant}.json"
+
+
+def evaluation(task: str, variant: str) -> Path:
+    """The evaluate stage's accuracy per seed and length, and its attention example."""
+    return REPORTS / "eval" / task / f"{variant}.json"
+
+
+def plot_data(task: str) -> Path:
+    return PLOTS / f"{task}.csv"

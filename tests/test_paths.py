@@ -1,0 +1,77 @@
+"""The stages take their paths from attnbench.paths and DVC takes them from dvc.yaml: the two
+must name the same files, or DVC would track files no stage writes."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from attnbench import paths
+from conftest import REPO
+
+TASK, VARIANT = "copy", "lstm"
+
+
+def stage(dvc_file: str, name: str) -> dict:
+    """One stage of a dvc.yaml, with the matrix item filled in as (TASK, VARIANT)."""
+    text = (REPO / dvc_file).read_text()
+    text = text.replace("${item.task}", TASK).replace("${item.variant}", VARIANT)
+    return yaml.safe_load(text)["stages"][name]
+
+
+def names(entries: list) -> list[str]:
+    """Paths of a deps/outs list, whose entries are strings or {path: options}."""
+    return [e if isinstance(e, str) else next(iter(e)) for e in entries]
+
+
+def data_deps(entries: list) -> list[str]:
+    return [p for p in names(entries) if not p.startswith("src/")]
+
+
+def as_str(*items) -> list[str]:
+    return [p.as_posix() for p in items]
+
+
+def test_prepare_writes_the_task_folder():
+    assert names(stage("dvc.yaml", "prepare")["outs"]) == as_str(paths.data_dir(TASK))
+
+
+def test_train_reads_its_splits_and_writes_weights_and_curves():
+    train = stage("dvc.yaml", "train")
+    data = paths.data_dir(TASK)
+    assert data_deps(train["deps"]) == as_str(paths.split_file(data, "train"), paths.split_file(data, "val"))
+    assert names(train["outs"]) == as_str(paths.model_dir(TASK, VARIANT), paths.train_curves(TASK, VARIANT))
+    assert paths.weights_file(TASK, VARIANT, 0).parent == paths.model_dir(TASK, VARIANT)
+
+
+def test_evaluate_reads_test_split_and_weights_and_writes_its_json():
+    evaluate = stage("dvc.yaml", "evaluate")
+    assert data_deps(evaluate["deps"]) == as_str(paths.split_file(paths.data_dir(TASK), "test"),
+                                                 paths.model_dir(TASK, VARIANT))
+    assert names(evaluate["outs"]) == as_str(paths.evaluation(TASK, VARIANT))
+
+
+def test_report_reads_every_eval_and_train_json_and_writes_its_files():
+    report = stage("dvc.yaml", "report")
+    assert data_deps(report["deps"]) == as_str(paths.evaluation(TASK, VARIANT).parent.parent,
+                                               paths.train_curves(TASK, VARIANT).parent.parent)
+    assert names(report["outs"]) == as_str(paths.ACCURACY_CSV, paths.REPORT_MD, paths.FIGURES)
+    assert names(report["metrics"]) == as_str(paths.METRICS)
+    assert names(report["plots"]) == as_str(paths.PLOTS)
+    assert paths.plot_data(TASK).parent == paths.PLOTS
+    top_level_plots = yaml.safe_load((REPO / "dvc.yaml").read_text())["plots"]
+    assert top_level_plots == as_str(paths.ACCURACY_FIGURE)
+
+
+def test_cost_pipeline_runs_from_the_root_and_writes_the_cost_files():
+    cost = stage("pipelines/cost/dvc.yaml", "benchmark")
+    assert (REPO / "pipelines/cost" / cost["wdir"]).resolve() == REPO.resolve()
+    assert names(cost["outs"]) == as_str(paths.COST_JSON, paths.COST_MD, paths.COST_FIGURE)
+
+
+@pytest.mark.parametrize("dvc_file", ["dvc.yaml", "pipelines/cost/dvc.yaml"])
+def test_stage_commands_pass_no_paths(dvc_file):
+    """Commands name the task and variant only, so that paths have one owner."""
+    for name, body in yaml.safe_load((REPO / dvc_file).read_text())["stages"].items():
+        words = body["cmd"].split()
+        assert not [w for w in words if "/" in w], f"{name}: {body['cmd']}"
