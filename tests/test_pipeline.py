@@ -1,5 +1,6 @@
 """End to end: the real `dvc repro` (Lightning, MLflow in SQLite) on the smoke profile,
-in two throwaway copies of the repository at different paths, run side by side."""
+in two throwaway copies of the repository at different paths, run side by side: the first
+trains its seeds one after another (runtime.workers 1), the second two at a time."""
 
 from __future__ import annotations
 
@@ -22,14 +23,21 @@ PINNED_TAGS = {"mkl_cbwr": "COMPATIBLE", "aten_cpu_capability": "AVX2", "onednn_
                "threads": "1", "torch": numerics.TORCH_BUILD}
 
 
+WORKERS = (1, 2)  # per workspace
+
+
 @pytest.fixture(scope="session")
 def workspaces(tmp_path_factory):
-    """Two complete smoke runs: (first, second) workspace paths."""
+    """Two complete smoke runs: (serial, parallel) workspace paths."""
     root = tmp_path_factory.mktemp("pipeline")
     paths = [root / "one" / "repo", root / "two" / "nested" / "attnbench"]
     procs = []
-    for path in paths:
-        make_workspace(REPO, path, SMOKE_PROFILE)
+    for path, workers in zip(paths, WORKERS, strict=True):
+        profile = root / f"smoke-workers-{workers}.yaml"
+        text = SMOKE_PROFILE.read_text()
+        assert "  threads: 1\n" in text
+        profile.write_text(text.replace("  threads: 1\n", f"  threads: 1\n  workers: {workers}\n"))
+        make_workspace(REPO, path, profile)
         procs.append(start_repro(path, path.parent / "repro.log"))
     for path, proc in zip(paths, procs):
         if proc.wait(timeout=900) != 0:
@@ -73,8 +81,9 @@ def test_pipeline_is_up_to_date_after_repro(workspaces):
     assert json.loads(status.stdout) == {}
 
 
-def test_mlflow_has_one_run_per_task_variant_seed(workspaces, study):
-    ws = workspaces[0]
+@pytest.mark.parametrize("which", [0, 1], ids=["serial", "parallel"])
+def test_mlflow_has_one_run_per_task_variant_seed(workspaces, study, which):
+    ws = workspaces[which]
     client = MlflowClient(f"sqlite:///{ws / 'mlflow.db'}")
     experiment = client.get_experiment_by_name(study.tracking.experiment)
     assert experiment.artifact_location.startswith((ws / "mlartifacts").as_uri())
@@ -104,7 +113,7 @@ def test_mlflow_has_one_run_per_task_variant_seed(workspaces, study):
     assert {"report.md", "accuracy_by_length.csv", "figures"} <= artifacts
 
 
-def test_outputs_are_byte_identical_across_runs_and_paths(workspaces):
+def test_outputs_are_byte_identical_serial_and_parallel_and_across_paths(workspaces):
     first, second = (output_files(ws) for ws in workspaces)
     assert sorted(first) == sorted(second)
     differing = [name for name in first if first[name] != second[name]]
@@ -135,6 +144,19 @@ def test_changing_one_variant_reruns_only_that_variant(workspaces):
         params_file.write_text(original)
     assert stale == {"train@copy-bahdanau", "train@reverse-bahdanau", "evaluate@copy-bahdanau",
                      "evaluate@reverse-bahdanau", "report"}
+
+
+def test_the_number_of_workers_reruns_nothing(workspaces):
+    """runtime.workers changes no byte, so DVC does not track it."""
+    ws = workspaces[1]
+    params_file = ws / "params.yaml"
+    original = params_file.read_text()
+    try:
+        params_file.write_text(original.replace("  workers: 2\n", "  workers: 1\n"))
+        assert "workers: 1" in params_file.read_text()
+        assert json.loads(dvc(ws, "status", "--json").stdout) == {}
+    finally:
+        params_file.write_text(original)
 
 
 def stale_after_editing(ws, relative: str) -> set[str]:

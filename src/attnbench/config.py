@@ -31,7 +31,8 @@ class Section(BaseModel):
 
 
 class RuntimeConfig(Section):
-    threads: PositiveInt = 1
+    threads: PositiveInt = 1  # intra-op threads per process; the result bytes depend on it
+    workers: PositiveInt | None = None  # processes per stage (seeds side by side); None = every core
 
 
 class TrackingConfig(Section):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import signal
 import sys
@@ -62,3 +63,9 @@ def project_root() -> Path:
 
 def is_terminal() -> bool:
     return sys.stdout.isatty()
+
+
+def shows_progress() -> bool:
+    """Progress bars only on a terminal, and only in the stage process (workers side by
+    side would interleave theirs)."""
+    return is_terminal() and multiprocessing.parent_process() is None

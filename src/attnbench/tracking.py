@@ -77,6 +77,11 @@ def connect(experiment: str) -> tuple[MlflowClient, str]:
         raise TrackingError(_explain(uri, exc)) from None
 
 
+def ensure_experiment(experiment: str) -> str:
+    """Create the store and the experiment if needed (once, before parallel writers); its id."""
+    return connect(experiment)[1]
+
+
 def _explain(uri: str, exc: Exception) -> str:
     """One readable line for a store that cannot be used."""
     text = getattr(exc, "message", None) or str(exc)

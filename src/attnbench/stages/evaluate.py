@@ -8,6 +8,7 @@ the MLflow run that trained each weights file (metric step = sequence length).
 from __future__ import annotations
 
 import argparse
+import functools
 import tempfile
 import time
 from collections import defaultdict
@@ -16,7 +17,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from attnbench import paths, runtime, tracking
+from attnbench import parallel, paths, runtime, tracking
 from attnbench.artifacts import load_weights, write_json
 from attnbench.config import Params, load_params
 from attnbench.data import collate, read_examples
@@ -111,29 +112,40 @@ def log_heatmap(client, run_id: str, title: str, attention: dict) -> None:
         client.log_artifact(run_id, str(path), artifact_path="heatmaps")
 
 
+def evaluate_seed(params: Params, task: str, variant: str, seed: int,
+                  examples: list[Example]) -> tuple[list[dict], dict | None]:
+    """Decode the test set with one seed's weights and log it to that seed's MLflow run;
+    returns the rows per length and the attention of the fixed example (None without
+    attention). Runs in a worker process (parallel.run_jobs)."""
+    client, experiment_id = tracking.connect(params.tracking.experiment)
+    torch.manual_seed(seed)
+    model = build_model(params.variants[variant], params.model, vocab_total(params.data.vocab_size))
+    md5 = load_weights(model, paths.weights_file(task, variant, seed))
+    rows = accuracy_by_length(model, examples)
+    run_id = log_to_mlflow(client, experiment_id, params, task, variant, seed, md5, rows)
+    attention = attention_of(model, heatmap_example(examples, params.data.train_lengths.max))
+    if attention is not None:
+        log_heatmap(client, run_id, tracking.run_name(task, variant, seed), attention)
+    mean = sum(r["seq_acc"] for r in rows) / len(rows)
+    print(f"evaluate {task}/{variant}/{seed}: mean seq_acc over lengths {mean:.3f}", flush=True)
+    return rows, attention
+
+
 def main(args: argparse.Namespace) -> None:
     params = load_params(args.params)
     check_in_study(params, args)
     runtime.setup_process(params.runtime.threads)
     examples = read_examples(paths.split_file(paths.data_dir(args.task), "test"))
-    client, experiment_id = tracking.connect(params.tracking.experiment)
-
+    seeds = params.study.seeds
+    evaluated = parallel.run_jobs(
+        evaluate_seed, [(params, args.task, args.variant, seed, examples) for seed in seeds],
+        parallel.worker_count(params.runtime.workers, len(seeds)),
+        first=functools.partial(tracking.ensure_experiment, params.tracking.experiment))
     results, example_attention = [], None
-    for seed in params.study.seeds:
-        torch.manual_seed(seed)
-        model = build_model(params.variants[args.variant], params.model,
-                            vocab_total(params.data.vocab_size))
-        md5 = load_weights(model, paths.weights_file(args.task, args.variant, seed))
-        rows = accuracy_by_length(model, examples)
-        run_id = log_to_mlflow(client, experiment_id, params, args.task, args.variant, seed, md5, rows)
+    for seed, (rows, attention) in zip(seeds, evaluated, strict=True):
         results += [{"seed": seed, **row} for row in rows]
-        attention = attention_of(model, heatmap_example(examples, params.data.train_lengths.max))
-        if attention is not None:
-            log_heatmap(client, run_id, tracking.run_name(args.task, args.variant, seed), attention)
-            if example_attention is None:
-                example_attention = {**attention, "seed": seed}
-        mean = sum(r["seq_acc"] for r in rows) / len(rows)
-        print(f"evaluate {args.task}/{args.variant}/{seed}: mean seq_acc over lengths {mean:.3f}")
+        if attention is not None and example_attention is None:
+            example_attention = {**attention, "seed": seed}
     write_json(
         paths.evaluation(args.task, args.variant),
         {"task": args.task, "variant": args.variant, "results": results,

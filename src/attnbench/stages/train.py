@@ -7,10 +7,11 @@ reports/train/{task}/{variant}.json; records each seed as one MLflow run.
 from __future__ import annotations
 
 import argparse
+import functools
 import tempfile
 import time
 
-from attnbench import paths, runtime, tracking
+from attnbench import parallel, paths, runtime, tracking
 from attnbench.artifacts import save_weights, write_json
 from attnbench.config import Params, load_params
 from attnbench.data import SplitFile, read_split
@@ -21,12 +22,13 @@ from attnbench.stages import base_parser, check_in_study, stage_entry
 from attnbench.tasks import vocab_total
 
 
-def train_seed(params: Params, task: str, variant: str, seed: int, splits: dict[str, SplitFile],
-               client, experiment_id: str) -> tuple[dict, int]:
+def train_seed(params: Params, task: str, variant: str, seed: int,
+               splits: dict[str, SplitFile]) -> tuple[dict, int]:
     """Train one seed, save its weights, record it in MLflow; returns its loss curve and the
-    model's number of trainable parameters."""
+    model's number of trainable parameters. Runs in a worker process (parallel.run_jobs)."""
     from pytorch_lightning.loggers import MLFlowLogger
 
+    client, experiment_id = tracking.connect(params.tracking.experiment)
     name = tracking.run_name(task, variant, seed)
     tags = tracking.base_tags(
         "train", **{tracking.TAG_TASK: task, tracking.TAG_VARIANT: variant,
@@ -48,7 +50,7 @@ def train_seed(params: Params, task: str, variant: str, seed: int, splits: dict[
             run_id=run_id,
         )
         with tempfile.TemporaryDirectory() as workdir:
-            trainer = build_trainer(params, workdir, logger=logger, progress_bar=runtime.is_terminal())
+            trainer = build_trainer(params, workdir, logger=logger, progress_bar=runtime.shows_progress())
             trainer.fit(module, datamodule=datamodule)
         weights_path = paths.weights_file(task, variant, seed)
         md5 = save_weights(model, weights_path)
@@ -56,7 +58,7 @@ def train_seed(params: Params, task: str, variant: str, seed: int, splits: dict[
         client.log_artifact(run_id, str(weights_path), artifact_path="weights")
         val_seq_acc = float(trainer.callback_metrics.get("val/seq_acc", float("nan")))
     print(f"train {name}: {params.train.max_steps} steps, val seq_acc {val_seq_acc:.3f}, "
-          f"{time.perf_counter() - started:.0f} s, weights md5 {md5}")
+          f"{time.perf_counter() - started:.0f} s, weights md5 {md5}", flush=True)
     parameters = sum(p.numel() for p in model.parameters() if p.requires_grad)
     return {"seed": seed, "loss": module.loss_history}, parameters
 
@@ -68,10 +70,12 @@ def main(args: argparse.Namespace) -> None:
     data_dir = paths.data_dir(args.task)
     # read once, and before any run is created, so that a bad file fails first
     splits = {split: read_split(paths.split_file(data_dir, split)) for split in ("train", "val")}
-    client, experiment_id = tracking.connect(params.tracking.experiment)
+    seeds = params.study.seeds
+    workers = parallel.worker_count(params.runtime.workers, len(seeds))
     with quiet_lightning(info=runtime.is_terminal()):
-        trained = [train_seed(params, args.task, args.variant, seed, splits, client, experiment_id)
-                   for seed in params.study.seeds]
+        trained = parallel.run_jobs(
+            train_seed, [(params, args.task, args.variant, seed, splits) for seed in seeds], workers,
+            first=functools.partial(tracking.ensure_experiment, params.tracking.experiment))
     curves, parameters = [curve for curve, _ in trained], trained[0][1]
     write_json(
         paths.train_curves(args.task, args.variant),
