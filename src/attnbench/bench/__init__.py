@@ -7,6 +7,7 @@ against its target):
   3. sdpa.py        fused scaled_dot_product_attention vs naive attention, fwd+bwd (>= 2x, L >= 256)
   4. fit_loop.py    Lightning `fit` vs a hand-written PyTorch loop, same arithmetic (<= 1.10x)
   5. pinning.py     pinned numerics vs the host's own kernels, every variant
+  6. study.py       the real train stage, serial vs parallel seeds (>= 1.8x), and import shares
 
 Rules: one intra-op thread; compared candidates run alternately (A, B, A, B, ...) after a
 warm-up (timing.compare); each is reported as the median and the minimum time per call over

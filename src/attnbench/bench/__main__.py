@@ -15,6 +15,7 @@ from attnbench.bench.fit_loop import lightning_section
 from attnbench.bench.luong import luong_section
 from attnbench.bench.pinning import pinning_section
 from attnbench.bench.sdpa import attention_section
+from attnbench.bench.study import study_section
 from attnbench.bench.table import Report, render
 from attnbench.bench.throughput import throughput_section
 from attnbench.config import load_params
@@ -42,7 +43,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         help="source lengths of sections 1-2 (default 16 64 256; quick 16 64)")
     parser.add_argument("--attn-lengths", type=int, nargs="+",
                         help="sequence lengths of section 3 (default 64 256 512 1024; quick 64 256)")
-    parser.add_argument("--sections", type=int, nargs="+", choices=[1, 2, 3, 4, 5], default=[1, 2, 3, 4, 5])
+    parser.add_argument("--sections", type=int, nargs="+", choices=[1, 2, 3, 4, 5, 6],
+                        default=[1, 2, 3, 4, 5, 6])
     parser.add_argument("--batch", type=int, default=32, help="batch size of sections 1-2 (default 32)")
     parser.add_argument("--rounds", type=int, help="timed rounds per comparison in sections 1-3 (default 7; quick 3)")
     parser.add_argument("--long-rounds", type=int,
@@ -73,6 +75,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         4: lambda: lightning_section(params, ["bahdanau", "lstm"], fit_steps, fit_rounds),
         5: lambda: pinning_section(args.params, params.study.variants, params.data.train_lengths.max,
                                    params.train.batch_size, rounds, steps=10),
+        6: lambda: study_section(args.params, params.study.tasks[0], "lstm",
+                                 max_steps=60 if quick else 300, rounds=2 if quick else 3),
     }
     for number in sorted(set(args.sections)):
         section_start, load_before = time.perf_counter(), os.getloadavg()[0]
