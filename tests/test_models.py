@@ -6,7 +6,7 @@ from attnbench.config import ModelConfig, RNNVariant, TransformerVariant
 from attnbench.data import collate
 from attnbench.decode import greedy_decode, score
 from attnbench.models import build_model
-from attnbench.models.rnn_seq2seq import top_hidden
+from attnbench.models.rnn_seq2seq import module_step, top_hidden
 from attnbench.tasks import PAD, generate_splits, vocab_total
 from conftest import assert_padding_invariant
 
@@ -135,3 +135,25 @@ def test_a_perfect_model_decodes_greedily_like_teacher_forcing(name):
     assert bool(score(decoded.tokens, batch.tgt_out).seq_correct.all())
     if decoded.weights is not None:
         assert decoded.weights.shape == (len(batch), batch.tgt_out.size(1), batch.src.size(1))
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+def test_decoder_step_is_the_modules_step_byte_for_byte(cell):
+    """The step-wise decoders call the cell function on nn.RNN/LSTM/GRU's own weights; it
+    must give the floats of the module itself, forward and gradients, so the committed
+    study does not move."""
+    torch.manual_seed(0)
+    model = build_model(RNNVariant(arch="rnn", cell=cell, attention="additive"), SIZES, vocab_total(VOCAB))
+    inputs = torch.randn(5, model.decoder.input_size)  # (B, I)
+    state = torch.randn(5, SIZES.hidden_dim)  # (B, H)
+    if cell == "lstm":
+        state = (state, torch.randn(5, SIZES.hidden_dim))
+    weights = list(model.decoder.parameters())
+    results = []
+    for step in (model.decoder_step, lambda x, s: module_step(model.decoder, x, s)):
+        new_state = step(inputs, state)
+        parts = new_state if isinstance(new_state, tuple) else (new_state,)
+        loss = sum((part * torch.linspace(-1, 1, part.numel()).view_as(part)).sum() for part in parts)
+        results.append([*parts, *torch.autograd.grad(loss, weights)])
+    for cell_value, module_value in zip(*results, strict=True):
+        assert torch.equal(cell_value, module_value)

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import ctypes
 import multiprocessing
-import os
 import multiprocessing.connection
+import os
 import signal
 import traceback
 from collections.abc import Callable, Sequence
@@ -38,11 +38,11 @@ def worker_count(setting: int | None, jobs: int) -> int:
 
 
 def _die_with_parent() -> None:
-    """Worker initializer: SIGTERM this worker when the stage process dies, even by SIGKILL,
-    so that its run guard marks the MLflow run KILLED instead of leaving it RUNNING."""
+    """In a worker: SIGTERM it when the stage process dies, even by SIGKILL, so that its run
+    guard marks the MLflow run KILLED instead of leaving it RUNNING."""
     try:
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-    except (AttributeError, OSError):  # not Linux: the pool's own clean-up still applies
+    except (AttributeError, OSError):  # not Linux: run_jobs still terminates its workers on exit
         pass
 
 

@@ -28,8 +28,10 @@ from attnbench.models.outputs import Seq2SeqOutput, StepOutput
 from attnbench.tasks import PAD
 
 RNN_CLASSES: dict[str, type[nn.RNNBase]] = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
+# One time step of a one-layer RNN module on its own weights (w_ih, w_hh, b_ih, b_hh).
+CELL_FUNCTIONS = {"rnn": torch.rnn_tanh_cell, "lstm": torch.lstm_cell, "gru": torch.gru_cell}
 
-RecurrentState = Tensor | tuple[Tensor, Tensor]  # h, or (h, c) for an LSTM; each (1, B, H)
+RecurrentState = Tensor | tuple[Tensor, Tensor]  # h, or (h, c) for an LSTM
 
 
 @dataclass
@@ -43,15 +45,29 @@ class Encoded:
 
 @dataclass
 class DecoderState:
-    rnn: RecurrentState
+    rnn: RecurrentState  # each (B, H): the decoder's one layer
     step: int  # index t of the next output position
     feed: Tensor | None  # (B, H) h~_{t-1} for Luong input feeding, else None
 
 
 def top_hidden(state: RecurrentState) -> Tensor:
-    """The last layer's hidden state, (B, H)."""
+    """The last layer's hidden state, (B, H), of a module's state (each (layers, B, H))."""
     hidden = state[0] if isinstance(state, tuple) else state
     return hidden[-1]
+
+
+def module_step(rnn: nn.RNNBase, inputs: Tensor, state: RecurrentState) -> RecurrentState:
+    """One step of a one-layer RNN module called on a length-1 sequence, inputs (B, I),
+    state each (B, H): the reference `RNNSeq2Seq.decoder_step` must equal byte for byte
+    (the study's decoders called the module so until the cell function replaced it)."""
+    layered = tuple(part[None] for part in state) if isinstance(state, tuple) else state[None]
+    _, new_state = rnn(inputs[:, None], layered)  # each (1, B, H)
+    return tuple(part[0] for part in new_state) if isinstance(new_state, tuple) else new_state[0]
+
+
+def hidden_of(state: RecurrentState) -> Tensor:
+    """h of a one-layer state, (B, H)."""
+    return state[0] if isinstance(state, tuple) else state
 
 
 class RNNSeq2Seq(nn.Module):
@@ -74,6 +90,7 @@ class RNNSeq2Seq(nn.Module):
         self.encoder = rnn(embed_dim, hidden_dim, batch_first=True)
         fed = hidden_dim if (not self.luong or input_feeding) else 0
         self.decoder = rnn(embed_dim + fed, hidden_dim, batch_first=True)
+        self.decoder_cell = CELL_FUNCTIONS[cell]
         self.attention = attention
         if self.luong:
             self.W_c = nn.Linear(2 * hidden_dim, hidden_dim, bias=False)
@@ -108,7 +125,16 @@ class RNNSeq2Seq(nn.Module):
         feed = None
         if self.input_feeding:
             feed = encoded.memory.new_zeros(encoded.memory.size(0), encoded.memory.size(2))  # (B, H)
-        return DecoderState(encoded.final, 0, feed)
+        final = encoded.final  # each (1, B, H) -> (B, H)
+        rnn = tuple(part[0] for part in final) if isinstance(final, tuple) else final[0]
+        return DecoderState(rnn, 0, feed)
+
+    def decoder_step(self, inputs: Tensor, state: RecurrentState) -> RecurrentState:
+        """One step of `self.decoder`, inputs (B, I), state each (B, H), as its cell function
+        on the module's own weights: the module's floats on a length-1 sequence, without
+        its per-call overhead (tests/test_models.py compares the bytes)."""
+        d = self.decoder
+        return self.decoder_cell(inputs, state, d.weight_ih_l0, d.weight_hh_l0, d.bias_ih_l0, d.bias_hh_l0)
 
     # ---- attention ----------------------------------------------------------------
     def attend(self, query: Tensor, encoded: Encoded, positions: Tensor):
@@ -131,14 +157,14 @@ class RNNSeq2Seq(nn.Module):
         if self.attention is None:
             context, weights, log_prob, entropy = top_hidden(encoded.final), None, None, None  # (B, H)
         else:
-            query = top_hidden(state.rnn)[:, None, :]  # (B, 1, H): s_{i-1}
+            query = hidden_of(state.rnn)[:, None, :]  # (B, 1, H): s_{i-1}
             att = self.attend(query, encoded, self._positions(encoded, state.step, 1))
             context, weights = att.context[:, 0], att.weights[:, 0]  # (B, H), (B, S)
             log_prob = None if att.log_prob is None else att.log_prob[:, 0]  # (B,)
             entropy = None if att.entropy is None else att.entropy[:, 0]  # (B,)
-        inputs = torch.cat([self.embed(prev_tokens), context], dim=-1)[:, None]  # (B, 1, E+H)
-        output, rnn_state = self.decoder(inputs, state.rnn)  # (B, 1, H)
-        logits = self.out(torch.cat([output[:, 0], context], dim=-1))  # (B, V)
+        inputs = torch.cat([self.embed(prev_tokens), context], dim=-1)  # (B, E+H)
+        rnn_state = self.decoder_step(inputs, state.rnn)
+        logits = self.out(torch.cat([hidden_of(rnn_state), context], dim=-1))  # (B, V)
         return StepOutput(logits, DecoderState(rnn_state, state.step + 1, None), weights,
                           log_prob, entropy)
 
@@ -146,7 +172,8 @@ class RNNSeq2Seq(nn.Module):
         inputs = self.embed(prev_tokens)  # (B, E)
         if self.input_feeding:
             inputs = torch.cat([inputs, state.feed], dim=-1)  # (B, E+H)
-        output, rnn_state = self.decoder(inputs[:, None], state.rnn)  # (B, 1, H): h_t
+        rnn_state = self.decoder_step(inputs, state.rnn)
+        output = hidden_of(rnn_state)[:, None]  # (B, 1, H): h_t
         att = self.attend(output, encoded, self._positions(encoded, state.step, 1))
         h_tilde = torch.tanh(self.W_c(torch.cat([att.context, output], dim=-1)))[:, 0]  # (B, H)
         feed = h_tilde if self.input_feeding else None
@@ -167,8 +194,8 @@ class RNNSeq2Seq(nn.Module):
         """Teacher forcing as a loop over step(): the reference every batched path must equal."""
         state = self.start(encoded)
         steps = []
-        for t in range(tgt_in.size(1)):
-            steps.append(self.step(tgt_in[:, t], state, encoded))
+        for prev_tokens in tgt_in.unbind(1):  # (B,) each
+            steps.append(self.step(prev_tokens, state, encoded))
             state = steps[-1].state
 
         def stacked(field: str) -> Tensor | None:

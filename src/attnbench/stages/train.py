@@ -1,4 +1,5 @@
-"""Stage `train@{task}-{variant}`: every seed of one (task, variant) in one process.
+"""Stage `train@{task}-{variant}`: every seed of one (task, variant), side by side on
+`runtime.workers` processes (parallel.run_jobs).
 
 Writes models/{task}/{variant}/seed{n}.pt (plain state_dicts) and the training curves to
 reports/train/{task}/{variant}.json; records each seed as one MLflow run.
