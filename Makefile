@@ -1,5 +1,6 @@
 # Two commands do everything on a fresh machine: `make repro` and `make test`.
 PYTHON ?= python3
+SHELL := /bin/bash
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
@@ -22,8 +23,13 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 # The accuracy study (byte-for-byte reproducible), then the machine-dependent cost curves.
+# The study's console output and wall time go to $(REPRO_LOG) too: `make bench` reads
+# which stages ran and how long they took, to print the share of start-up (imports).
+REPRO_LOG := .dvc/tmp/attnbench-repro.log
 repro: install
-	$(BIN)/dvc repro
+	@mkdir -p $(dir $(REPRO_LOG)); start=$$(date +%s); \
+	set -o pipefail; $(BIN)/dvc repro 2>&1 | tee $(REPRO_LOG) && \
+	echo "study wall seconds $$(( $$(date +%s) - start ))" | tee -a $(REPRO_LOG)
 	$(BIN)/dvc repro pipelines/cost/dvc.yaml
 
 cost: install

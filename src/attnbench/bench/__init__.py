@@ -8,6 +8,7 @@ against its target):
   4. fit_loop.py    Lightning `fit` vs a hand-written PyTorch loop, same arithmetic (<= 1.10x)
   5. pinning.py     pinned numerics vs the host's own kernels, every variant
   6. study.py       the real train stage, serial vs parallel seeds (>= 1.8x), and import shares
+  7. decoders.py    the step-wise decoders (bahdanau, hard): cell function vs module call (>= 2x)
 
 Rules: one intra-op thread; compared candidates run alternately (A, B, A, B, ...) after a
 warm-up (timing.compare); each is reported as the median and the minimum time per call over

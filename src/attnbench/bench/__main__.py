@@ -7,15 +7,17 @@ import os
 import platform
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import torch
 
 from attnbench.bench import LONG
+from attnbench.bench.decoders import decoder_section
 from attnbench.bench.fit_loop import lightning_section
 from attnbench.bench.luong import luong_section
 from attnbench.bench.pinning import pinning_section
 from attnbench.bench.sdpa import attention_section
-from attnbench.bench.study import study_section
+from attnbench.bench.study import REPRO_LOG, study_section
 from attnbench.bench.table import Report, render
 from attnbench.bench.throughput import throughput_section
 from attnbench.config import load_params
@@ -43,12 +45,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         help="source lengths of sections 1-2 (default 16 64 256; quick 16 64)")
     parser.add_argument("--attn-lengths", type=int, nargs="+",
                         help="sequence lengths of section 3 (default 64 256 512 1024; quick 64 256)")
-    parser.add_argument("--sections", type=int, nargs="+", choices=[1, 2, 3, 4, 5, 6],
-                        default=[1, 2, 3, 4, 5, 6])
+    parser.add_argument("--sections", type=int, nargs="+", choices=[1, 2, 3, 4, 5, 6, 7],
+                        default=[1, 2, 3, 4, 5, 6, 7])
     parser.add_argument("--batch", type=int, default=32, help="batch size of sections 1-2 (default 32)")
     parser.add_argument("--rounds", type=int, help="timed rounds per comparison in sections 1-3 (default 7; quick 3)")
     parser.add_argument("--long-rounds", type=int,
                         help=f"timed rounds at sections 1-2 lengths >= {LONG} (default 3; quick 2)")
+    parser.add_argument("--study-log", type=Path, default=REPRO_LOG,
+                        help=f"section 6: log of a whole `make repro` (default {REPRO_LOG})")
     parser.add_argument("--fit-steps", type=int, help="optimiser steps per fit in section 4 (default 150)")
     return parser.parse_args(argv)
 
@@ -76,7 +80,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         5: lambda: pinning_section(args.params, params.study.variants, params.data.train_lengths.max,
                                    params.train.batch_size, rounds, steps=10),
         6: lambda: study_section(args.params, params.study.tasks[0], "lstm",
-                                 max_steps=60 if quick else 300, rounds=2 if quick else 3),
+                                 max_steps=60 if quick else 300, rounds=2 if quick else 3,
+                                 study_log=args.study_log),
+        7: lambda: decoder_section(params, ["bahdanau", "hard"], params.data.train_lengths.max,
+                                   params.train.batch_size, rounds, min_round_s=0.0),
     }
     for number in sorted(set(args.sections)):
         section_start, load_before = time.perf_counter(), os.getloadavg()[0]
