@@ -9,6 +9,7 @@ against its target):
   5. pinning.py     pinned numerics vs the host's own kernels, every variant
   6. study.py       the real train stage, serial vs parallel seeds (>= 1.8x), and import shares
   7. decoders.py    the step-wise decoders (bahdanau, hard): cell function vs module call (>= 2x)
+  8. ensemble.py    a variant's seeds as one vmapped ensemble vs one by one (kept only if it wins)
 
 Rules: one intra-op thread; compared candidates run alternately (A, B, A, B, ...) after a
 warm-up (timing.compare); each is reported as the median and the minimum time per call over

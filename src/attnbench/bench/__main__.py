@@ -13,6 +13,7 @@ import torch
 
 from attnbench.bench import LONG
 from attnbench.bench.decoders import decoder_section
+from attnbench.bench.ensemble import ensemble_section
 from attnbench.bench.fit_loop import lightning_section
 from attnbench.bench.luong import luong_section
 from attnbench.bench.pinning import pinning_section
@@ -45,8 +46,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         help="source lengths of sections 1-2 (default 16 64 256; quick 16 64)")
     parser.add_argument("--attn-lengths", type=int, nargs="+",
                         help="sequence lengths of section 3 (default 64 256 512 1024; quick 64 256)")
-    parser.add_argument("--sections", type=int, nargs="+", choices=[1, 2, 3, 4, 5, 6, 7],
-                        default=[1, 2, 3, 4, 5, 6, 7])
+    parser.add_argument("--sections", type=int, nargs="+", choices=[1, 2, 3, 4, 5, 6, 7, 8],
+                        default=[1, 2, 3, 4, 5, 6, 7, 8])
     parser.add_argument("--batch", type=int, default=32, help="batch size of sections 1-2 (default 32)")
     parser.add_argument("--rounds", type=int, help="timed rounds per comparison in sections 1-3 (default 7; quick 3)")
     parser.add_argument("--long-rounds", type=int,
@@ -84,6 +85,8 @@ def main(argv: Sequence[str] | None = None) -> None:
                                  study_log=args.study_log),
         7: lambda: decoder_section(params, ["bahdanau", "hard"], params.data.train_lengths.max,
                                    params.train.batch_size, rounds, min_round_s=0.0),
+        8: lambda: ensemble_section(params, ["transformer", "lstm"], len(params.study.seeds),
+                                    params.data.train_lengths.max, params.train.batch_size, rounds),
     }
     for number in sorted(set(args.sections)):
         section_start, load_before = time.perf_counter(), os.getloadavg()[0]
