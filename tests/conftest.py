@@ -57,3 +57,30 @@ def assert_padding_invariant(model, batch) -> None:
             t = int((batch.tgt_out[i] != PAD).sum())
             alone = model(batch.src[i : i + 1, :n], batch.tgt_in[i : i + 1, :t]).logits
             torch.testing.assert_close(batched[i, :t], alone[0], atol=1e-5, rtol=1e-4)
+
+
+WORKERS = (1, 2)  # per workspace
+
+
+@pytest.fixture(scope="session")
+def workspaces(tmp_path_factory):
+    """Two complete smoke runs of the real `dvc repro`, in throwaway copies of the repository
+    at different paths, side by side: (serial, parallel) workspace paths (runtime.workers
+    1 and 2)."""
+    from attnbench.workspace import make_workspace, start_repro
+
+    root = tmp_path_factory.mktemp("pipeline")
+    paths = [root / "one" / "repo", root / "two" / "nested" / "attnbench"]
+    procs = []
+    for path, workers in zip(paths, WORKERS, strict=True):
+        profile = root / f"smoke-workers-{workers}.yaml"
+        text = SMOKE_PROFILE.read_text()
+        assert "  threads: 1\n" in text
+        profile.write_text(text.replace("  threads: 1\n", f"  threads: 1\n  workers: {workers}\n"))
+        make_workspace(REPO, path, profile)
+        procs.append(start_repro(path, path.parent / "repro.log"))
+    for path, proc in zip(paths, procs):
+        if proc.wait(timeout=900) != 0:
+            log = (path.parent / "repro.log").read_text()
+            pytest.fail(f"dvc repro failed in {path}:\n{log[-4000:]}")
+    return paths

@@ -5,7 +5,9 @@ import math
 import pytest
 import torch
 
-from attnbench.attention import REGISTRY, SCORES, build_attention, masked_softmax
+from attnbench.attention.base import masked_softmax
+from attnbench.attention.kinds import KINDS
+from attnbench.attention.registry import REGISTRY, SCORES, build_attention
 from attnbench.config import RNNVariant
 
 B, TQ, S, H = 3, 4, 6, 8
@@ -252,3 +254,9 @@ def test_hard_gradients_stay_finite_with_padding():
     (out.log_prob.sum() + out.entropy.sum() + out.context.sum()).backward()
     for parameter in attention.parameters():
         assert torch.isfinite(parameter.grad).all()
+
+
+def test_the_torch_free_table_config_validates_with_agrees_with_the_classes():
+    assert set(KINDS) == set(REGISTRY)
+    for name, kind in KINDS.items():
+        assert (REGISTRY[name].mechanism, REGISTRY[name].placement) == (kind.mechanism, kind.placement), name

@@ -79,19 +79,39 @@ def test_params_are_frozen(params):
     assert params.train.lr == 1.0e-2  # the smoke profile's value, unchanged
 
 
-def test_stage_exits_nonzero_with_one_line(tmp_path, raw_params):
+@pytest.mark.parametrize("stage", ["prepare --task copy", "train --task copy --variant lstm",
+                                   "evaluate --task copy --variant lstm", "report", "cost"])
+def test_every_stage_refuses_bad_params_in_one_line_before_loading_torch(tmp_path, raw_params, stage):
+    """The stage command (`python -m attnbench.stages <stage>`) validates first: a bad value
+    ends in one line, and neither torch, Lightning nor MLflow is ever imported."""
     raw_params["train"]["batch_sise"] = 8
     bad = tmp_path / "params.yaml"
     bad.write_text(yaml.safe_dump(raw_params))
     result = subprocess.run(
-        [sys.executable, "-m", "attnbench.stages.prepare", "--task", "copy", "--params", str(bad)],
+        [sys.executable, "-X", "importtime", "-m", "attnbench.stages", *stage.split(), "--params", str(bad)],
         cwd=tmp_path, capture_output=True, text=True,
     )
     assert result.returncode == 1
-    assert result.stderr.strip().splitlines() == [
-        f"error: {bad}: train.batch_sise: Extra inputs are not permitted"
-    ]
+    errors = [line for line in result.stderr.splitlines() if not line.startswith("import time:")]
+    assert errors == [f"error: {bad}: train.batch_sise: Extra inputs are not permitted"]
+    imported = {line.split("|")[-1].strip() for line in result.stderr.splitlines()
+                if line.startswith("import time:")}
+    assert not imported & {"torch", "pytorch_lightning", "lightning_fabric", "mlflow", "matplotlib"}
     assert not (tmp_path / "data").exists()
+
+
+@pytest.mark.parametrize(("content", "says"), [
+    (b"\xff\xfe\x00", "not UTF-8 text"),
+    (b"", "the file is empty"),
+    (b"- 1\n- 2\n", "expected a mapping at the top level, got list"),
+    (b"train: [unclosed\n", "not valid YAML at line 2"),
+])
+def test_an_unreadable_params_file_is_one_line(tmp_path, content, says):
+    bad = tmp_path / "params.yaml"
+    bad.write_bytes(content)
+    with pytest.raises(ConfigError, match=says) as error:
+        load_params(bad)
+    assert len(str(error.value).splitlines()) == 1 and str(bad) in str(error.value)
 
 
 def test_missing_params_file(tmp_path):

@@ -25,11 +25,19 @@ def names(entries: list) -> list[str]:
 
 
 def data_deps(entries: list) -> list[str]:
-    return [p for p in names(entries) if not p.startswith("src/")]
+    """The data a stage reads: its deps but source files and the validate marker."""
+    return [p for p in names(entries) if not p.startswith("src/") and p != paths.PARAMS_CHECKED.as_posix()]
 
 
 def as_str(*items) -> list[str]:
     return [p.as_posix() for p in items]
+
+
+def test_validate_writes_the_marker_every_stage_depends_on():
+    assert names(stage("dvc.yaml", "validate")["outs"]) == as_str(paths.PARAMS_CHECKED)
+    for dvc_file, name in [("dvc.yaml", n) for n in ("prepare", "train", "evaluate", "report")] + [
+            ("pipelines/cost/dvc.yaml", "benchmark")]:
+        assert paths.PARAMS_CHECKED.as_posix() in names(stage(dvc_file, name)["deps"]), name
 
 
 def test_prepare_writes_the_task_folder():

@@ -15,6 +15,7 @@ from conftest import REPO
 SRC = REPO / "src"
 # (dvc.yaml, stage) -> the stage module it runs
 STAGES = {
+    ("dvc.yaml", "validate"): "attnbench.stages.validate",
     ("dvc.yaml", "prepare"): "attnbench.stages.prepare",
     ("dvc.yaml", "train"): "attnbench.stages.train",
     ("dvc.yaml", "evaluate"): "attnbench.stages.evaluate",
@@ -66,16 +67,28 @@ def covered(path: str, deps: list[str]) -> bool:
     return any(path == dep or path.startswith(dep + "/") for dep in deps)
 
 
+def stage_closure(module: str) -> set[str]:
+    """What a stage's command imports: the dispatcher (`python -m attnbench.stages <stage>`)
+    and the stage module it runs."""
+    return source_closure("attnbench.stages.__main__") | source_closure(module)
+
+
+def test_every_stage_runs_through_the_dispatcher():
+    for dvc_file, stage in STAGES:
+        command = yaml.safe_load((REPO / dvc_file).read_text())["stages"][stage]["cmd"]
+        assert command.startswith(f"python -m attnbench.stages {STAGES[dvc_file, stage].rsplit('.', 1)[1]}")
+
+
 @pytest.mark.parametrize(("dvc_file", "stage"), STAGES)
 def test_deps_cover_every_imported_source_file(dvc_file, stage):
     deps = declared_source_deps(dvc_file, stage)
-    missing = sorted(p for p in source_closure(STAGES[dvc_file, stage]) if not covered(p, deps))
+    missing = sorted(p for p in stage_closure(STAGES[dvc_file, stage]) if not covered(p, deps))
     assert missing == [], f"{stage} imports files its dvc.yaml deps omit"
 
 
 @pytest.mark.parametrize(("dvc_file", "stage"), STAGES)
 def test_deps_name_no_file_the_stage_does_not_import(dvc_file, stage):
-    closure = source_closure(STAGES[dvc_file, stage])
+    closure = stage_closure(STAGES[dvc_file, stage])
     deps = declared_source_deps(dvc_file, stage)
     assert "src/attnbench" not in deps
     unused = [dep for dep in deps if not any(covered(p, [dep]) for p in closure)]
@@ -85,7 +98,7 @@ def test_deps_name_no_file_the_stage_does_not_import(dvc_file, stage):
 def test_the_closure_follows_function_level_imports():
     """Planted-bug guard for the helper itself: config.py imports the attention registry
     inside a validator, and train imports the models package."""
-    assert "src/attnbench/attention/__init__.py" in source_closure("attnbench.config")
+    assert "src/attnbench/attention/registry.py" in source_closure("attnbench.config")
     assert "src/attnbench/models/transformer.py" in source_closure("attnbench.stages.train")
     assert "src/attnbench/report/markdown.py" not in source_closure("attnbench.stages.train")
 

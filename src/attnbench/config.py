@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     NonNegativeFloat,
@@ -19,15 +21,31 @@ from pydantic import (
     model_validator,
 )
 
+from attnbench.attention.kinds import AFTER_STEP, KINDS
 from attnbench.attention.mechanism import HARD, LOCAL, RECURRENT, Mechanism, self_attention
 from attnbench.errors import ConfigError
 from attnbench.tasks import TASKS
 
 NO_ATTENTION = "none"
+YAML_EXPONENT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
+
+
+def _yaml_exponent(value: object) -> object:
+    """PyYAML (YAML 1.1) reads `1e-3`, written without a dot, as a string: take it as the
+    number it is. Every other string stays a string, which a float field refuses."""
+    if isinstance(value, str) and YAML_EXPONENT.fullmatch(value.strip()):
+        return float(value)
+    return value
+
+
+Number = Annotated[float, BeforeValidator(_yaml_exponent)]
+PositiveNumber = Annotated[PositiveFloat, BeforeValidator(_yaml_exponent)]
+NonNegativeNumber = Annotated[NonNegativeFloat, BeforeValidator(_yaml_exponent)]
 
 
 class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # strict: no coercion that hides a mistake (`max_steps: true` is not 1, `lr: "0.1"` not 0.1)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class RuntimeConfig(Section):
@@ -99,10 +117,10 @@ class ModelConfig(Section):
 class ReinforceConfig(Section):
     """REINFORCE for hard attention (Xu et al. 2015, eq. 12)."""
 
-    weight: NonNegativeFloat = 1.0  # lambda_r: weight of the score-function term
-    entropy_weight: NonNegativeFloat = 0.01  # lambda_e: entropy bonus
-    baseline_decay: float = Field(0.9, ge=0.0, lt=1.0)  # moving-average baseline of the reward
-    expected_context_prob: float = Field(0.5, ge=0.0, le=1.0)  # use the soft context instead
+    weight: NonNegativeNumber = 1.0  # lambda_r: weight of the score-function term
+    entropy_weight: NonNegativeNumber = 0.01  # lambda_e: entropy bonus
+    baseline_decay: Number = Field(0.9, ge=0.0, lt=1.0)  # moving-average baseline of the reward
+    expected_context_prob: Number = Field(0.5, ge=0.0, le=1.0)  # use the soft context instead
 
 
 class RNNVariant(Section):
@@ -119,9 +137,7 @@ class RNNVariant(Section):
     @field_validator("attention")
     @classmethod
     def _known_attention(cls, name: str) -> str:
-        from attnbench.attention import REGISTRY
-
-        known = [NO_ATTENTION, *REGISTRY]
+        known = [NO_ATTENTION, *KINDS]
         if name not in known:
             raise ValueError(f"unknown attention {name!r} (known: {', '.join(known)})")
         return name
@@ -135,7 +151,7 @@ class RNNVariant(Section):
             raise ValueError("window and score apply to local attention only")
         if self.reinforce is not None and self.mechanism is not HARD:
             raise ValueError("reinforce applies to hard attention only")
-        luong = self.attention_class is not None and self.attention_class.placement == "after_step"
+        luong = not self.fixed_context and KINDS[self.attention].placement == AFTER_STEP
         if self.input_feeding and not luong:
             raise ValueError("input_feeding applies to the Luong family (dot, general, concat, local_*)")
         return self
@@ -143,13 +159,13 @@ class RNNVariant(Section):
     @property
     def attention_class(self):
         """The attention.Attention subclass `attention` names; None for the fixed context."""
-        from attnbench.attention import REGISTRY
+        from attnbench.attention.registry import REGISTRY  # imports torch: not at validation
 
         return REGISTRY.get(self.attention)
 
     @property
     def mechanism(self) -> Mechanism:
-        return RECURRENT if self.fixed_context else self.attention_class.mechanism
+        return RECURRENT if self.fixed_context else KINDS[self.attention].mechanism
 
     @property
     def local_score(self) -> str:
@@ -198,8 +214,8 @@ class TrainConfig(Section):
     max_steps: PositiveInt
     batch_size: PositiveInt
     optimizer: Literal["adam", "sgd"] = "adam"
-    lr: PositiveFloat
-    grad_clip: NonNegativeFloat = 1.0  # 0 = no clipping
+    lr: PositiveNumber
+    grad_clip: NonNegativeNumber = 1.0  # 0 = no clipping
     val_every_n_steps: PositiveInt
 
 
@@ -236,6 +252,11 @@ class Params(Section):
                     f"variants.{name}.heads ({variant.heads}) must divide "
                     f"model.hidden_dim ({self.model.hidden_dim})"
                 )
+        if self.train.batch_size > self.data.n_train:
+            raise ValueError(
+                f"train.batch_size ({self.train.batch_size}) exceeds data.n_train "
+                f"({self.data.n_train}): not one full batch to train on"
+            )
         for name in self.study.variants:
             if name not in self.variants:
                 raise ValueError(
@@ -276,11 +297,17 @@ def parse_params(raw: object, source: str = "params.yaml") -> Params:
 def load_params(path: str | Path = "params.yaml") -> Params:
     path = Path(path)
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read params file ({exc.strerror})") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start}: {exc.object[exc.start:exc.start + 1]!r})") from None
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML ({exc})") from None
+        where = getattr(exc, "problem_mark", None)
+        at = f" at line {where.line + 1}, column {where.column + 1}" if where else ""
+        raise ConfigError(f"{path}: not valid YAML{at} ({getattr(exc, 'problem', None) or exc})") from None
+    if raw is None:
+        raise ConfigError(f"{path}: the file is empty")
     return parse_params(raw, str(path))

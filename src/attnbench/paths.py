@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 DATA = Path("data")
+PARAMS_CHECKED = DATA / "params.checked"  # stage validate's marker, which every stage depends on
 MODELS = Path("models")
 REPORTS = Path("reports")
 FIGURES = REPORTS / "figures"

@@ -1,6 +1,6 @@
 """Section 6: the study's own stages, serial against parallel, and what start-up costs.
 
-Runs the real train stage (`python -m attnbench.stages.train`) of one variant with every
+Runs the real train stage (`python -m attnbench.stages train`) of one variant with every
 seed of params.yaml, in a throwaway copy of the repository, once with runtime.workers 1
 and once with workers = the cores available, alternately. Each call is a whole stage
 process, start-up included, as `dvc repro` runs it. Then it times each stage module's
@@ -43,7 +43,7 @@ def recorded_study(log: Path) -> tuple[Counter, int] | None:
 
 
 def _stage(workspace: Path, module: str, *args: str) -> None:
-    command = [sys.executable, "-m", f"attnbench.stages.{module}", *args]
+    command = [sys.executable, "-m", "attnbench.stages", module, *args]
     subprocess.run(command, cwd=workspace, env=pipeline_env(workspace), check=True,
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 

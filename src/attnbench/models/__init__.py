@@ -9,7 +9,7 @@ from __future__ import annotations
 from torch import nn
 
 from attnbench import numerics
-from attnbench.attention import build_attention
+from attnbench.attention.registry import build_attention
 from attnbench.config import NO_ATTENTION, ModelConfig, RNNVariant, TransformerVariant
 from attnbench.models.rnn_seq2seq import RNNSeq2Seq
 

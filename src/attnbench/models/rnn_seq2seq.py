@@ -22,7 +22,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from attnbench.attention import Attention
+from attnbench.attention.base import Attention
 from attnbench.attention.mechanism import RECURRENT, Mechanism
 from attnbench.models.outputs import Seq2SeqOutput, StepOutput
 from attnbench.tasks import PAD

@@ -3,23 +3,31 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from attnbench.errors import AttnbenchError, ConfigError
 
 
+@contextlib.contextmanager
+def report_errors() -> Iterator[None]:
+    """Known errors print one readable message (`error: ...`) and exit 1."""
+    try:
+        yield
+    except AttnbenchError as exc:
+        for line in str(exc).splitlines():
+            print(f"error: {line}", file=sys.stderr)
+        sys.exit(1)
+
+
 def stage_entry(main: Callable[[argparse.Namespace], None], parser: argparse.ArgumentParser):
-    """Wrap a stage's main: known errors print one readable message and exit 1."""
+    """Wrap a stage's main in report_errors."""
 
     def run(argv: list[str] | None = None) -> None:
         args = parser.parse_args(argv)
-        try:
+        with report_errors():
             main(args)
-        except AttnbenchError as exc:
-            for line in str(exc).splitlines():
-                print(f"error: {line}", file=sys.stderr)
-            sys.exit(1)
 
     return run
 

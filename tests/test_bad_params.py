@@ -1,0 +1,137 @@
+"""Nothing lost to a typo: bad params.yaml values, run through the real `dvc repro` on a
+workspace that already holds a whole smoke study, stop in one line naming the cause, exit
+non-zero, and leave every output and the MLflow store byte for byte as they were.
+
+DVC deletes a stage's outputs before running it; the `validate` stage, which every stage
+depends on, runs first and fails first (stages/validate.py).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+
+import pytest
+import yaml
+
+from attnbench.workspace import dvc
+
+# (what to change, what attnbench's one error line must name). A change is a function of the
+# parsed params.yaml, or raw bytes for the whole file.
+def setting(path: str, value):
+    def change(raw: dict) -> None:
+        *parents, key = path.split(".")
+        node = raw
+        for part in parents:
+            node = node[part]
+        node[key] = value
+    return change
+
+
+def removing(path: str):
+    def change(raw: dict) -> None:
+        *parents, key = path.split(".")
+        node = raw
+        for part in parents:
+            node = node[part]
+        del node[key]
+    return change
+
+
+MUTATIONS = {
+    "typo in a key": (setting("train.lrr", 0.1), "train.lrr"),
+    "typo in a section": (setting("trian", {"lr": 0.1}), "trian"),
+    "bool as int": (setting("train.max_steps", True), "train.max_steps"),
+    "float as int": (setting("train.max_steps", 2.5), "train.max_steps"),
+    "string as int": (setting("train.max_steps", "100"), "train.max_steps"),
+    "zero steps": (setting("train.max_steps", 0), "train.max_steps"),
+    "negative steps": (setting("train.max_steps", -5), "train.max_steps"),
+    "batch above the training set": (setting("train.batch_size", 300), "train.batch_size"),
+    "string as float": (setting("train.lr", "fast"), "train.lr"),
+    "zero learning rate": (setting("train.lr", 0), "train.lr"),
+    "unknown optimiser": (setting("train.optimizer", "adamw"), "train.optimizer"),
+    "negative clipping": (setting("train.grad_clip", -1.0), "train.grad_clip"),
+    "missing key": (removing("train.val_every_n_steps"), "train.val_every_n_steps"),
+    "one-symbol vocabulary": (setting("data.vocab_size", 1), "data.vocab_size"),
+    "reversed length range": (setting("data.train_lengths", {"min": 6, "max": 3}), "data.train_lengths"),
+    "test shorter than training": (setting("data.test_max_length", 2), "test_max_length"),
+    "no training examples": (setting("data.n_train", 0), "data.n_train"),
+    "unknown task": (setting("study.tasks", ["copy", "nosuch"]), "study.tasks"),
+    "no tasks": (setting("study.tasks", []), "study.tasks"),
+    "undefined variant": (setting("study.variants", ["lstm", "ghost"]), "ghost"),
+    "repeated seed": (setting("study.seeds", [0, 0]), "study.seeds"),
+    "negative seed": (setting("study.seeds", [-1]), "study.seeds"),
+    "zero width": (setting("model.hidden_dim", 0), "model.hidden_dim"),
+    "fractional width": (setting("model.embed_dim", 1.5), "model.embed_dim"),
+    "unknown attention": (setting("variants.bahdanau.attention", "addditive"), "variants.bahdanau.attention"),
+    "unknown cell": (setting("variants.bahdanau.cell", "gruu"), "variants.bahdanau.cell"),
+    "heads not dividing the width": (setting("variants.transformer_local.heads", 3), "heads"),
+    "local attention without window": (removing("variants.local_p.window"), "variants.local_p"),
+    "baseline decay above 1": (setting("variants.hard.reinforce", {"baseline_decay": 1.5}),
+                               "variants.hard.reinforce.baseline_decay"),
+    "zero threads": (setting("runtime.threads", 0), "runtime.threads"),
+    "zero workers": (setting("runtime.workers", 0), "runtime.workers"),
+    "empty experiment name": (setting("tracking.experiment", ""), "tracking.experiment"),
+    "one cost length": (setting("cost", {"lengths": [16]}), "cost.lengths"),
+    "a model no memory holds": (setting("model.hidden_dim", 10**9), "GiB of memory"),
+    "a test set no memory holds": (setting("data.n_test_per_length", 10**9), "GiB"),
+    "steps no one waits for": (setting("train.max_steps", 10**12), "days"),
+    "a list, not a mapping": (b"- 1\n- 2\n", "params.yaml"),
+}
+
+
+def fingerprint(ws) -> dict[str, str]:
+    """md5 of every file under data/, models/, reports/ and of mlflow.db."""
+    files = [p for top in ("data", "models", "reports") for p in (ws / top).rglob("*") if p.is_file()]
+    files.append(ws / "mlflow.db")
+    return {p.relative_to(ws).as_posix(): hashlib.md5(p.read_bytes()).hexdigest() for p in files}
+
+
+@pytest.fixture(scope="module")
+def study_workspace(workspaces):
+    ws = workspaces[1]
+    return ws, fingerprint(ws)
+
+
+@pytest.mark.parametrize("case", list(MUTATIONS))
+def test_a_bad_value_costs_nothing(study_workspace, case):
+    ws, before = study_workspace
+    change, names = MUTATIONS[case]
+    params_file = ws / "params.yaml"
+    original = params_file.read_bytes()
+    if isinstance(change, bytes):
+        bad = change
+    else:
+        raw = yaml.safe_load(original)
+        change(raw)
+        bad = yaml.safe_dump(raw, sort_keys=False).encode()
+    try:
+        params_file.write_bytes(bad)
+        started = time.perf_counter()
+        result = dvc(ws, "repro", check=False)
+        seconds = time.perf_counter() - started
+    finally:
+        params_file.write_bytes(original)
+    errors = [line for line in (result.stdout + result.stderr).splitlines() if line.startswith("error: ")]
+    assert result.returncode != 0
+    assert len(errors) == 1, result.stdout + result.stderr
+    assert names in errors[0]
+    assert fingerprint(ws) == before, "an output or the MLflow store changed"
+    print(f"{case}: {seconds:.1f} s: {errors[0]}")
+
+
+@pytest.mark.parametrize("content", [b"\xff\xfe not UTF-8\n", b"", b"train: [unclosed\n"],
+                         ids=["not UTF-8", "empty", "not YAML"])
+def test_an_unreadable_params_file_costs_nothing(study_workspace, content):
+    """DVC itself reads params.yaml before running any stage and stops with its own error."""
+    ws, before = study_workspace
+    params_file = ws / "params.yaml"
+    original = params_file.read_bytes()
+    try:
+        params_file.write_bytes(content)
+        result = dvc(ws, "repro", check=False)
+    finally:
+        params_file.write_bytes(original)
+    assert result.returncode != 0
+    assert "params.yaml" in result.stdout + result.stderr
+    assert fingerprint(ws) == before
