@@ -121,3 +121,40 @@ def test_runs_are_marked_killed_when_the_stage_process_is_sigkilled(mlflow_store
     finally:
         stage.kill()
         stage.stdout.close()
+
+
+def test_a_run_whose_process_was_sigkilled_is_closed_by_the_next_stage(mlflow_store, tmp_path):
+    """SIGKILL of one worker (the OOM killer's way) leaves its run RUNNING: no guard runs.
+    The next stage's start (ensure_experiment) finds its owner gone and marks it KILLED."""
+    script = tmp_path / "stage_like.py"
+    script.write_text(STAGE_LIKE.replace('print("running", flush=True)',
+                                         'print("running", os.getpid(), flush=True)')
+                      .replace("import functools, sys, time", "import functools, os, sys, time"))
+    stage = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True,
+                             cwd=REPO, env={**os.environ})
+    try:
+        workers = [int(stage.stdout.readline().split()[1]) for _ in range(2)]
+        os.kill(workers[0], signal.SIGKILL)
+        stage.wait(timeout=120)  # the stage sees a worker without a result and stops the other
+        assert stage.returncode != 0
+        client = MlflowClient(mlflow_store)
+        experiment_id = client.get_experiment_by_name("killed").experiment_id
+        statuses = sorted(r.info.status for r in client.search_runs([experiment_id]))
+        assert statuses == ["KILLED", "RUNNING"]  # the SIGKILLed worker's run
+        tracking.ensure_experiment("killed")  # what every stage does first
+        runs = client.search_runs([experiment_id])
+        assert sorted(r.info.status for r in runs) == ["KILLED", "KILLED"]
+        reasons = [r.data.tags.get(tracking.TAG_RECONCILED, "") for r in runs]
+        assert sum(f":{workers[0]}:" in reason for reason in reasons) == 1
+    finally:
+        stage.kill()
+        stage.wait()
+        stage.stdout.close()
+
+
+def test_a_live_owner_keeps_its_run_running(mlflow_store):
+    client, experiment_id = tracking.connect("alive")
+    run_id = tracking.create_run(client, experiment_id, "copy/lstm/0", {})
+    assert tracking.reconcile(client, experiment_id) == []
+    assert client.get_run(run_id).info.status == "RUNNING"
+    client.set_terminated(run_id, "FINISHED")

@@ -1,9 +1,12 @@
 """The train stage's failure paths, run as DVC runs it: a subprocess in the repo root."""
 
 import os
+import signal
 import subprocess
 import sys
+import time
 
+import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
@@ -16,7 +19,7 @@ from attnbench.stages.prepare import prepare
 def run_train(workdir, raw, env_uri):
     (workdir / "params.yaml").write_text(yaml.safe_dump(raw))
     return subprocess.run(
-        [sys.executable, "-m", "attnbench.stages.train", "--task", "copy", "--variant", "bahdanau"],
+        [sys.executable, "-m", "attnbench.stages", "train", "--task", "copy", "--variant", "bahdanau"],
         cwd=workdir, capture_output=True, text=True,
         env={**os.environ, "MLFLOW_TRACKING_URI": env_uri},
     )
@@ -50,3 +53,41 @@ def test_missing_data_names_the_file_before_any_run(tmp_path, raw_params, mlflow
         f"error: {split_file('data/copy', 'train')}: data file not found (run `dvc repro` to prepare the data)"
     ]
     assert MlflowClient(mlflow_store).get_experiment_by_name("attnbench-smoke") is None
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["Ctrl-C", "SIGTERM"])
+def test_ctrl_c_and_sigterm_both_end_every_run_killed(tmp_path, raw_params, mlflow_store, signum):
+    """The signal reaches the whole process group (the stage and its workers), as a
+    terminal's Ctrl-C does; both signals must read the same in the store."""
+    raw_params["train"]["max_steps"] = 100_000
+    raw_params["study"]["seeds"] = [0, 1]
+    raw_params["runtime"]["workers"] = 2
+    write_data(tmp_path, raw_params)
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw_params))
+    stage = subprocess.Popen(
+        [sys.executable, "-m", "attnbench.stages", "train", "--task", "copy", "--variant", "bahdanau"],
+        cwd=tmp_path, env={**os.environ, "MLFLOW_TRACKING_URI": mlflow_store},
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    client = MlflowClient(mlflow_store)
+    try:
+        deadline = time.monotonic() + 300  # a bound on waiting for start-up, not a speed target
+        statuses = []
+        while time.monotonic() < deadline and stage.poll() is None:
+            experiment = client.get_experiment_by_name("attnbench-smoke")
+            if experiment is not None:
+                statuses = [r.info.status for r in client.search_runs([experiment.experiment_id])]
+                if statuses == ["RUNNING", "RUNNING"]:
+                    break
+            time.sleep(0.5)
+        assert statuses == ["RUNNING", "RUNNING"], stage.stderr.read() if stage.poll() is not None else ""
+        time.sleep(2)  # inside Lightning's fit loop
+        os.killpg(stage.pid, signum)
+        stage.wait(timeout=300)
+        assert stage.returncode == 128 + signum
+        runs = client.search_runs([client.get_experiment_by_name("attnbench-smoke").experiment_id])
+        assert sorted(r.info.status for r in runs) == ["KILLED", "KILLED"]
+    finally:
+        if stage.poll() is None:
+            os.killpg(stage.pid, signal.SIGKILL)
+            stage.wait()
+        stage.stderr.close()

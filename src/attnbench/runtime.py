@@ -23,7 +23,9 @@ OFFLINE_ENV = {
 
 
 class Terminated(SystemExit):
-    """Raised in the main thread when the process receives SIGTERM."""
+    """Raised in the main thread when the process receives SIGTERM or SIGINT (Ctrl-C), so
+    that both end a run the same way: KILLED. (Lightning would turn a KeyboardInterrupt into
+    its own graceful shutdown and exit(1), which reads as a failure.)"""
 
 
 def offline_defaults() -> None:
@@ -33,16 +35,21 @@ def offline_defaults() -> None:
 
 
 def _raise_terminated(signum, frame):  # noqa: ARG001 - signal handler signature
+    # Once: a second signal (Ctrl-C pressed twice, or the stage's SIGTERM reaching a worker
+    # that already got the terminal's SIGINT) must not interrupt the clean-up that marks the run.
+    for other in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(other, signal.SIG_IGN)
     raise Terminated(128 + signum)
 
 
 def setup_process(threads: int) -> None:
-    """Fix thread counts and turn SIGTERM into an exception that run guards can see."""
+    """Fix thread counts and turn SIGTERM and SIGINT into an exception run guards can see."""
     import torch
 
     offline_defaults()
     torch.set_num_threads(threads)
-    signal.signal(signal.SIGTERM, _raise_terminated)
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, _raise_terminated)
 
 
 def seed_all(seed: int) -> None:

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 import subprocess
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -29,6 +31,8 @@ TAG_DATA_MD5 = "data_md5"
 TAG_GIT_COMMIT = "git_commit"
 TAG_DVC_EXP = "dvc_exp_name"
 TAG_RESTORED = "restored_from_cache"
+TAG_OWNER = "attnbench.owner"  # host:pid:start-ticks of the process that created the run
+TAG_RECONCILED = "attnbench.reconciled"  # why a RUNNING run was closed by a later stage
 TAG_PLATFORM = "platform."  # prefix: CPU, dispatch settings in force, library versions, threads
 
 
@@ -78,8 +82,49 @@ def connect(experiment: str) -> tuple[MlflowClient, str]:
 
 
 def ensure_experiment(experiment: str) -> str:
-    """Create the store and the experiment if needed (once, before parallel writers); its id."""
-    return connect(experiment)[1]
+    """Create the store and the experiment if needed (once, before parallel writers), and
+    close the runs whose process is gone (reconcile); the experiment's id."""
+    client, experiment_id = connect(experiment)
+    reconcile(client, experiment_id)
+    return experiment_id
+
+
+def _start_ticks(pid: int) -> str | None:
+    """When the process started (clock ticks since boot, /proc/<pid>/stat field 22): with
+    the pid it names one process, even after the pid is reused. None if it is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[1].split()[19]  # fields after the command name start at 3
+
+
+def owner() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{_start_ticks(os.getpid())}"
+
+
+def owner_gone(tag: str) -> bool:
+    """True if the owning process surely no longer runs; False if it does, or if it lived
+    on another host (whose processes this one cannot see)."""
+    host, _, rest = tag.partition(":")
+    pid, _, ticks = rest.partition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    return _start_ticks(int(pid)) != ticks
+
+
+def reconcile(client: MlflowClient, experiment_id: str) -> list[str]:
+    """Mark KILLED every RUNNING run of the experiment whose owning process is gone (killed
+    by SIGKILL or the OOM killer, so its own guard never ran), tagging why; their ids."""
+    closed = []
+    for run in client.search_runs([experiment_id], filter_string="attributes.status = 'RUNNING'"):
+        tag = run.data.tags.get(TAG_OWNER)
+        if tag is not None and owner_gone(tag):
+            client.set_tag(run.info.run_id, TAG_RECONCILED,
+                           f"owner process {tag} was gone at {time.strftime('%Y-%m-%dT%H:%M:%S%z')}")
+            client.set_terminated(run.info.run_id, RunStatus.to_string(RunStatus.KILLED))
+            closed.append(run.info.run_id)
+    return closed
 
 
 def _explain(uri: str, exc: Exception) -> str:
@@ -106,7 +151,8 @@ def base_tags(kind: str, **extra: str) -> dict[str, str]:
 
 
 def create_run(client: MlflowClient, experiment_id: str, name: str, tags: dict[str, str]) -> str:
-    run = client.create_run(experiment_id, run_name=name, tags=tags)
+    """A new RUNNING run, tagged with this process as its owner (see reconcile)."""
+    run = client.create_run(experiment_id, run_name=name, tags={**tags, TAG_OWNER: owner()})
     return run.info.run_id
 
 
