@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import shutil
 
 import pytest
 from mlflow.tracking import MlflowClient
@@ -156,3 +157,22 @@ def test_a_model_change_retrains_and_keeps_prepare_cached(workspaces, study):
     pairs = [f"{t}-{v}" for t in study.study.tasks for v in study.study.variants]
     # report reruns too, downstream, once evaluate's outputs change
     assert stale == {f"{stage}@{pair}" for stage in ("train", "evaluate") for pair in pairs}
+
+
+def test_a_copied_workspace_keeps_its_artifacts_to_itself(workspaces, tmp_path):
+    """MLflow fixes an experiment's artifact folder as an absolute path: the copy's first
+    stage must repoint its own store (tracking.adopt_store), so nothing lands in the original."""
+    original = workspaces[0]
+    before = sorted(p.relative_to(original).as_posix() for p in (original / "mlartifacts").rglob("*"))
+    copy = tmp_path / "copied" / "repo"
+    shutil.copytree(original, copy, symlinks=True)
+    dvc(copy, "repro", "--single-item", "--force", "report")  # a stage that logs artifacts
+    after = sorted(p.relative_to(original).as_posix() for p in (original / "mlartifacts").rglob("*"))
+    assert after == before
+    client = MlflowClient(f"sqlite:///{copy / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("attnbench-smoke")
+    assert experiment.artifact_location.startswith((copy / "mlartifacts").as_uri())
+    runs = client.search_runs([experiment.experiment_id], order_by=["attributes.start_time DESC"])
+    assert runs[0].info.run_name == "report"
+    assert all(r.info.artifact_uri.startswith((copy / "mlartifacts").as_uri()) for r in runs)
+    assert (copy / "mlartifacts").is_dir() and any((copy / "mlartifacts").rglob("report.md"))

@@ -53,3 +53,18 @@ def test_unreachable_server_fails_fast_with_a_clear_message(monkeypatch):
     with pytest.raises(TrackingError, match=r"http://127.0.0.1:9 cannot be reached"):
         tracking.connect("t")
     assert time.perf_counter() - started < 60  # bounded retries, not minutes of back-off
+
+
+def test_a_result_computed_again_replaces_its_earlier_run(mlflow_store):
+    client, experiment_id = tracking.connect("retry")
+    result = {tracking.TAG_TASK: "copy", tracking.TAG_VARIANT: "lstm", tracking.TAG_SEED: "0",
+              tracking.TAG_WEIGHTS_MD5: "abc"}
+    first = tracking.create_run(client, experiment_id, "copy/lstm/0", result)
+    other_seed = tracking.create_run(client, experiment_id, "copy/lstm/1", {**result, tracking.TAG_SEED: "1"})
+    again = tracking.create_run(client, experiment_id, "copy/lstm/0", result)
+    assert tracking.replace_earlier(client, experiment_id, again, result) == [first]
+    assert client.get_run(first).info.lifecycle_stage == "deleted"
+    assert client.get_run(other_seed).info.lifecycle_stage == "active"
+    assert client.get_run(again).data.tags[tracking.TAG_REPLACES] == first
+    visible = client.search_runs([experiment_id])
+    assert sorted(r.info.run_id for r in visible) == sorted([other_seed, again])

@@ -9,8 +9,10 @@ from __future__ import annotations
 import os
 import re
 import socket
+import sqlite3
 import subprocess
 import time
+from urllib.parse import unquote, urlparse
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -33,6 +35,7 @@ TAG_DVC_EXP = "dvc_exp_name"
 TAG_RESTORED = "restored_from_cache"
 TAG_OWNER = "attnbench.owner"  # host:pid:start-ticks of the process that created the run
 TAG_RECONCILED = "attnbench.reconciled"  # why a RUNNING run was closed by a later stage
+TAG_REPLACES = "attnbench.replaces"  # ids of the earlier runs of the same result it replaced
 TAG_PLATFORM = "platform."  # prefix: CPU, dispatch settings in force, library versions, threads
 
 
@@ -82,11 +85,42 @@ def connect(experiment: str) -> tuple[MlflowClient, str]:
 
 
 def ensure_experiment(experiment: str) -> str:
-    """Create the store and the experiment if needed (once, before parallel writers), and
-    close the runs whose process is gone (reconcile); the experiment's id."""
+    """Create the store and the experiment if needed (once, before parallel writers), point
+    a copied checkout's store at its own artifacts (adopt_store), and close the runs whose
+    process is gone (reconcile); the experiment's id."""
     client, experiment_id = connect(experiment)
+    if adopt_store(client.get_experiment(experiment_id).artifact_location):
+        client, experiment_id = connect(experiment)
     reconcile(client, experiment_id)
     return experiment_id
+
+
+def adopt_store(artifact_location: str) -> bool:
+    """Repoint the local SQLite store at this checkout's mlartifacts/ if it was copied or
+    moved here with its repository; True if it did.
+
+    MLflow stores an experiment's artifact location as an absolute path, fixed when the
+    experiment was created, so a copied store would keep writing into the original
+    checkout. Only the default store (mlflow.db at the project root, no MLFLOW_TRACKING_URI)
+    is rewritten: every experiment location and run artifact URI under the old
+    mlartifacts/ folder moves to this checkout's (plain SQL on MLflow's `experiments` and
+    `runs` tables).
+    """
+    if os.environ.get("MLFLOW_TRACKING_URI"):
+        return False
+    location = urlparse(artifact_location)
+    old_root = unquote(location.path).rpartition("/mlartifacts/")[0]
+    new_root = runtime.project_root().as_posix()
+    if location.scheme != "file" or not old_root or old_root == new_root:
+        return False
+    old_uri, new_uri = Path(old_root, "mlartifacts").as_uri(), Path(new_root, "mlartifacts").as_uri()
+    with sqlite3.connect(runtime.project_root() / "mlflow.db") as db:
+        for table, column in (("experiments", "artifact_location"), ("runs", "artifact_uri")):
+            db.execute(f"UPDATE {table} SET {column} = ? || substr({column}, ?) "
+                       f"WHERE substr({column}, 1, ?) = ?",
+                       (new_uri, len(old_uri) + 1, len(old_uri), old_uri))
+    db.close()
+    return True
 
 
 def _start_ticks(pid: int) -> str | None:
@@ -163,6 +197,20 @@ def find_run(client: MlflowClient, experiment_id: str, tags: dict[str, str]) -> 
         [experiment_id], filter_string=query, order_by=["attributes.start_time DESC"], max_results=1
     )
     return runs[0].info.run_id if runs else None
+
+
+def replace_earlier(client: MlflowClient, experiment_id: str, run_id: str, tags: dict[str, str]) -> list[str]:
+    """Delete (MLflow's soft delete, restorable) every other run whose tags match `tags`, the
+    same result computed again (a retried stage, `dvc repro --force`), so that the study's
+    table holds one run per result; the kept run names them in TAG_REPLACES."""
+    query = " and ".join(f"tags.`{key}` = '{value}'" for key, value in sorted(tags.items()))
+    earlier = [r.info.run_id for r in client.search_runs([experiment_id], filter_string=query)
+               if r.info.run_id != run_id]
+    for old in earlier:
+        client.delete_run(old)
+    if earlier:
+        client.set_tag(run_id, TAG_REPLACES, ",".join(earlier))
+    return earlier
 
 
 def run_params(params, task: str, variant: str, seed: int) -> dict[str, object]:

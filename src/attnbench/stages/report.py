@@ -67,8 +67,8 @@ def metrics(curves: dict[tuple[str, str], Curve], params: Params) -> dict:
 
 
 def log_report(params: Params, files: list[Path]) -> None:
+    tracking.ensure_experiment(params.tracking.experiment)
     client, experiment_id = tracking.connect(params.tracking.experiment)
-    tracking.reconcile(client, experiment_id)
     run_id = tracking.create_run(client, experiment_id, "report", tracking.base_tags("report"))
     with tracking.run_guard(client, run_id):
         for path in files:

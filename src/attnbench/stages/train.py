@@ -56,6 +56,9 @@ def train_seed(params: Params, task: str, variant: str, seed: int,
         weights_path = paths.weights_file(task, variant, seed)
         md5 = save_weights(model, weights_path)
         client.set_tag(run_id, tracking.TAG_WEIGHTS_MD5, md5)
+        tracking.replace_earlier(client, experiment_id, run_id, {
+            tracking.TAG_TASK: task, tracking.TAG_VARIANT: variant, tracking.TAG_SEED: str(seed),
+            tracking.TAG_WEIGHTS_MD5: md5})
         client.log_artifact(run_id, str(weights_path), artifact_path="weights")
         val_seq_acc = float(trainer.callback_metrics.get("val/seq_acc", float("nan")))
     print(f"train {name}: {params.train.max_steps} steps, val seq_acc {val_seq_acc:.3f}, "
