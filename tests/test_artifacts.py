@@ -31,6 +31,17 @@ def test_bad_weights_file_names_the_file(tmp_path, content):
         load_weights(torch.nn.Linear(3, 2), path)
 
 
+@pytest.mark.parametrize("keep", [0.001, 0.1, 0.5, 0.9, 0.999])
+def test_a_truncated_weights_file_names_the_file(tmp_path, keep):
+    torch.manual_seed(0)
+    model = torch.nn.LSTM(4, 8)
+    save_weights(model, tmp_path / "whole.pt")
+    whole = (tmp_path / "whole.pt").read_bytes()
+    (tmp_path / "seed0.pt").write_bytes(whole[: max(1, int(len(whole) * keep))])
+    with pytest.raises(DataFileError, match="seed0.pt: corrupt or incompatible weights file"):
+        load_weights(torch.nn.LSTM(4, 8), tmp_path / "seed0.pt")
+
+
 def test_weights_of_another_architecture_are_refused(tmp_path):
     save_weights(torch.nn.Linear(3, 2), tmp_path / "w.pt")
     with pytest.raises(DataFileError, match="incompatible"):

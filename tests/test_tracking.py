@@ -68,3 +68,29 @@ def test_a_result_computed_again_replaces_its_earlier_run(mlflow_store):
     assert client.get_run(again).data.tags[tracking.TAG_REPLACES] == first
     visible = client.search_runs([experiment_id])
     assert sorted(r.info.run_id for r in visible) == sorted([other_seed, again])
+
+
+def test_the_experiment_opens_as_model_training_in_mlflows_ui(mlflow_store):
+    experiment_id = tracking.ensure_experiment("kind")
+    client, _ = tracking.connect("kind")
+    key, value = tracking.EXPERIMENT_KIND
+    assert client.get_experiment(experiment_id).tags[key] == value == "custom_model_development"
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated"])
+def test_a_corrupt_store_is_one_line_naming_the_file_and_left_untouched(tmp_path, monkeypatch, damage):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.setenv("DVC_ROOT", str(tmp_path))
+    store = tmp_path / "mlflow.db"
+    if damage == "garbage":
+        store.write_bytes(bytes(range(256)) * 40)
+    else:
+        tracking.ensure_experiment("whole")
+        store.write_bytes(store.read_bytes()[:5000])
+    before = store.read_bytes()
+    with pytest.raises(TrackingError) as error:
+        tracking.ensure_experiment("study")
+    message = str(error.value)
+    assert len(message.splitlines()) == 1
+    assert str(store) in message and "mv " in message
+    assert store.read_bytes() == before

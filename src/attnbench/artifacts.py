@@ -80,7 +80,7 @@ def load_weights(model: nn.Module, path: str | Path) -> str:
     try:
         state = torch.load(io.BytesIO(data), weights_only=True)
         model.load_state_dict(state)
-    except (RuntimeError, zipfile.BadZipFile, pickle.UnpicklingError, EOFError, KeyError) as exc:
+    except (RuntimeError, ValueError, zipfile.BadZipFile, pickle.UnpicklingError, EOFError, KeyError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise DataFileError(f"{path}: corrupt or incompatible weights file ({first})") from None
     return md5_bytes(data)

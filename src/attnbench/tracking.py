@@ -35,6 +35,9 @@ TAG_DVC_EXP = "dvc_exp_name"
 TAG_RESTORED = "restored_from_cache"
 TAG_OWNER = "attnbench.owner"  # host:pid:start-ticks of the process that created the run
 TAG_RECONCILED = "attnbench.reconciled"  # why a RUNNING run was closed by a later stage
+# MLflow 3's UI opens an experiment by its kind; this one is classic model training, so its
+# runs table (the UI's own JavaScript reads this tag; without it, it may infer GenAI).
+EXPERIMENT_KIND = ("mlflow.experimentKind", "custom_model_development")
 TAG_REPLACES = "attnbench.replaces"  # ids of the earlier runs of the same result it replaced
 TAG_PLATFORM = "platform."  # prefix: CPU, dispatch settings in force, library versions, threads
 
@@ -69,8 +72,8 @@ def git_commit(root: Path | None = None) -> str:
 def connect(experiment: str) -> tuple[MlflowClient, str]:
     """A client and the study's experiment id, creating the experiment if needed."""
     uri = tracking_uri()
-    client = MlflowClient(tracking_uri=uri)
     try:
+        client = MlflowClient(tracking_uri=uri)  # opens (and migrates) a SQLite store at once
         found = client.get_experiment_by_name(experiment)
         if found is not None:
             return client, found.experiment_id
@@ -86,11 +89,14 @@ def connect(experiment: str) -> tuple[MlflowClient, str]:
 
 def ensure_experiment(experiment: str) -> str:
     """Create the store and the experiment if needed (once, before parallel writers), point
-    a copied checkout's store at its own artifacts (adopt_store), and close the runs whose
-    process is gone (reconcile); the experiment's id."""
+    a copied checkout's store at its own artifacts (adopt_store), tag its kind for MLflow's
+    UI, and close the runs whose process is gone (reconcile); the experiment's id."""
     client, experiment_id = connect(experiment)
-    if adopt_store(client.get_experiment(experiment_id).artifact_location):
+    found = client.get_experiment(experiment_id)
+    if adopt_store(found.artifact_location):
         client, experiment_id = connect(experiment)
+    if found.tags.get(EXPERIMENT_KIND[0]) != EXPERIMENT_KIND[1]:
+        client.set_experiment_tag(experiment_id, *EXPERIMENT_KIND)
     reconcile(client, experiment_id)
     return experiment_id
 
@@ -169,7 +175,12 @@ def _explain(uri: str, exc: Exception) -> str:
         why = reason.group(1) if reason else "no answer"
         return (f"MLflow tracking server {uri} cannot be reached ({why}); start it, or unset "
                 "MLFLOW_TRACKING_URI to use the local SQLite store")
-    return f"MLflow tracking store {uri} is not usable: {text.splitlines()[0] if text else exc!r}"
+    first = text.splitlines()[0] if text else repr(exc)
+    if uri.startswith("sqlite:///"):
+        path = uri.removeprefix("sqlite:///")
+        return (f"MLflow store {path} cannot be read ({first}); it was left as it is: move it "
+                f"aside (mv {path} {path}.broken) to start a new store, or restore a copy")
+    return f"MLflow tracking store {uri} is not usable: {first}"
 
 
 def platform_tags() -> dict[str, str]:
