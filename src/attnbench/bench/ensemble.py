@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import copy
 import functools
+import re
+import warnings
 from collections.abc import Sequence
 
 import torch
@@ -37,11 +39,15 @@ def _ensemble_gradients(models, batches):
         return F.cross_entropy(logits.flatten(0, 1), tgt_out_.flatten(), ignore_index=PAD)
 
     call = functools.partial(vmap(grad(loss)), weights, buffers, src, tgt_in, tgt_out)
-    try:
-        call()
-    except RuntimeError as error:
-        return None, str(error).split(".")[0]
-    return call, ""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            call()
+        except RuntimeError as error:
+            return None, str(error).split(".")[0], []
+    looped = sorted({m.group(1) for w in caught
+                     if (m := re.search(r"batching rule for (aten::\w+)", str(w.message)))})
+    return call, "", looped
 
 
 def ensemble_section(params: Params, variants: Sequence[str], seeds: int, length: int,
@@ -51,7 +57,9 @@ def ensemble_section(params: Params, variants: Sequence[str], seeds: int, length
     batches = [exact_length_batch(length, batch_size, params.data.vocab_size, seed=s) for s in range(seeds)]
     for variant in variants:
         models = [build_variant(params, variant, seed=s).train() for s in range(seeds)]
-        ensemble, why_not = _ensemble_gradients(models, batches)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the fallbacks are collected and printed below
+            ensemble, why_not, looped = _ensemble_gradients(models, batches)
         if ensemble is None:
             rows.append([variant, "n/a", "n/a", "n/a", "n/a", "n/a", "n/a"])
             headline.append(f"{variant} cannot be mapped")
@@ -63,7 +71,12 @@ def ensemble_section(params: Params, variants: Sequence[str], seeds: int, length
                 model.zero_grad(set_to_none=True)
                 teacher_forced(model, batch).loss.backward()
 
-        result = compare({"one by one": one_by_one, "ensemble": ensemble}, rounds=rounds, warmup=1)
+        if looped:
+            refused.append(f"{variant}: vmap has no batching rule for {', '.join(looped)}, so it "
+                           "loops over the seeds there")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            result = compare({"one by one": one_by_one, "ensemble": ensemble}, rounds=rounds, warmup=1)
         med, low = ratio(result["one by one"], result["ensemble"])
         headline.append(f"{variant} {times(med)}")
         rows.append([variant, ms(result["one by one"].median), ms(result["one by one"].min),
