@@ -60,6 +60,7 @@ def assert_padding_invariant(model, batch) -> None:
 
 
 WORKERS = (1, 2)  # per workspace
+REPRO_BOUND_S = 3600
 
 
 @pytest.fixture(scope="session")
@@ -67,20 +68,26 @@ def workspaces(tmp_path_factory):
     """Two complete smoke runs of the real `dvc repro`, in throwaway copies of the repository
     at different paths, side by side: (serial, parallel) workspace paths (runtime.workers
     1 and 2)."""
-    from attnbench.workspace import make_workspace, start_repro
+    from attnbench.workspace import make_workspace, start_repro, stop_group
 
     root = tmp_path_factory.mktemp("pipeline")
     paths = [root / "one" / "repo", root / "two" / "nested" / "attnbench"]
     procs = []
-    for path, workers in zip(paths, WORKERS, strict=True):
-        profile = root / f"smoke-workers-{workers}.yaml"
-        text = SMOKE_PROFILE.read_text()
-        assert "  threads: 1\n" in text
-        profile.write_text(text.replace("  threads: 1\n", f"  threads: 1\n  workers: {workers}\n"))
-        make_workspace(REPO, path, profile)
-        procs.append(start_repro(path, path.parent / "repro.log"))
-    for path, proc in zip(paths, procs):
-        if proc.wait(timeout=900) != 0:
-            log = (path.parent / "repro.log").read_text()
-            pytest.fail(f"dvc repro failed in {path}:\n{log[-4000:]}")
+    try:
+        for path, workers in zip(paths, WORKERS, strict=True):
+            profile = root / f"smoke-workers-{workers}.yaml"
+            text = SMOKE_PROFILE.read_text()
+            assert "  threads: 1\n" in text
+            profile.write_text(text.replace("  threads: 1\n", f"  threads: 1\n  workers: {workers}\n"))
+            make_workspace(REPO, path, profile)
+            procs.append(start_repro(path, path.parent / "repro.log"))
+        for path, proc in zip(paths, procs):
+            # A bound only a hang exceeds (about 4 minutes on a quiet 2-core machine, 19 on a
+            # busy one were seen), not a speed requirement.
+            if proc.wait(timeout=REPRO_BOUND_S) != 0:
+                log = (path.parent / "repro.log").read_text()
+                pytest.fail(f"dvc repro failed in {path}:\n{log[-4000:]}")
+    finally:
+        for proc in procs:  # on failure, timeout or Ctrl-C: no dvc repro left behind
+            stop_group(proc)
     return paths

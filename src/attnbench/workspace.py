@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -66,12 +67,30 @@ def dvc(workspace: Path, *args: str, check: bool = True) -> subprocess.Completed
 
 
 def start_repro(workspace: Path, log: Path) -> subprocess.Popen:
-    """Start `dvc repro` in the workspace, output to `log`; returns the process."""
-    handle = log.open("w")
-    return subprocess.Popen(
-        [sys.executable, "-m", "dvc", "repro"], cwd=workspace, env=pipeline_env(workspace),
-        stdout=handle, stderr=subprocess.STDOUT,
-    )
+    """Start `dvc repro` in the workspace, output to `log`, in a process group of its own
+    (stop it with stop_group: DVC's stage processes and their workers go too)."""
+    with log.open("w") as handle:
+        return subprocess.Popen(
+            [sys.executable, "-m", "dvc", "repro"], cwd=workspace, env=pipeline_env(workspace),
+            stdout=handle, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+
+
+def stop_group(process: subprocess.Popen) -> None:
+    """SIGTERM a process started by start_repro and everything under it, then SIGKILL what is
+    left after a grace period (a stage's run guards mark their runs KILLED meanwhile)."""
+    if process.poll() is not None:
+        return
+    for sig, grace in ((signal.SIGTERM, 30), (signal.SIGKILL, None)):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            process.wait(timeout=grace)
+            return
+        except subprocess.TimeoutExpired:
+            continue
 
 
 def output_files(workspace: Path) -> dict[str, bytes]:
