@@ -10,7 +10,7 @@ export DVC_NO_ANALYTICS := 1
 export MLFLOW_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := true
 
-.PHONY: install repro cost test check-platform smoke ui bench clean
+.PHONY: install repro cost test check-platform smoke demo ui bench clean
 
 install: $(STAMP)
 
@@ -44,6 +44,11 @@ check-platform: install
 
 smoke: install
 	$(BIN)/python -m attnbench.workspace --profile profiles/smoke.yaml
+
+# Runs to browse minutes after cloning: the smoke study, recorded into this checkout's own
+# MLflow store under the experiment attnbench-smoke (the study's own stays apart). Then: make ui
+demo: install
+	$(BIN)/python -m attnbench.workspace --profile profiles/smoke.yaml --record-here
 
 bench: install
 	$(BIN)/python -m attnbench.bench

@@ -107,14 +107,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("--profile", type=Path, default=Path("profiles/smoke.yaml"))
     parser.add_argument("--keep", type=Path, help="run in this directory and keep it")
+    parser.add_argument("--record-here", action="store_true",
+                        help="record the runs in this checkout's MLflow store (mlflow.db, "
+                             "mlartifacts/), under the profile's own experiment (make demo)")
     args = parser.parse_args()
     repo = Path.cwd()
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="attnbench-smoke-") as tmp:
         workspace = make_workspace(repo, args.keep or Path(tmp) / "repo", args.profile)
+        env = pipeline_env(workspace)
+        if args.record_here:  # runtime.project_root(): where the store and git commit are read
+            env["DVC_ROOT"] = str(repo.resolve())
         print(f"smoke: running `dvc repro` with {args.profile} in {workspace}", flush=True)
-        result = subprocess.run([sys.executable, "-m", "dvc", "repro"], cwd=workspace,
-                                env=pipeline_env(workspace))
+        result = subprocess.run([sys.executable, "-m", "dvc", "repro"], cwd=workspace, env=env)
         if result.returncode != 0:
             sys.exit(f"smoke: dvc repro failed (exit {result.returncode})")
         status = dvc(workspace, "status")
