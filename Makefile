@@ -53,10 +53,9 @@ demo: install
 bench: install
 	$(BIN)/python -m attnbench.bench
 
+# MLflow's UI over this checkout's store; prints each experiment's runs-table address
 ui: install
-	$(BIN)/mlflow ui --host 127.0.0.1 --port 5000 \
-		--backend-store-uri sqlite:///$(CURDIR)/mlflow.db \
-		--default-artifact-root $(CURDIR)/mlartifacts
+	$(BIN)/python -m attnbench.browse
 
 clean:
 	rm -rf $(VENV) .pytest_cache dvc_plots
