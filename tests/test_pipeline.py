@@ -7,7 +7,12 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import os
 import shutil
+import signal
+import subprocess
+import sys
+import time
 
 import pytest
 import yaml
@@ -16,7 +21,7 @@ from mlflow.tracking import MlflowClient
 from attnbench import numerics
 from attnbench.config import load_params
 from attnbench.report.stats import CSV_COLUMNS
-from attnbench.workspace import dvc, output_files
+from attnbench.workspace import dvc, output_files, pipeline_env, stop_group
 from conftest import SMOKE_PROFILE
 
 
@@ -188,3 +193,35 @@ def test_a_copied_workspace_keeps_its_artifacts_to_itself(workspaces, tmp_path):
     assert runs[0].info.run_name == "report"
     assert all(r.info.artifact_uri.startswith((copy / "mlartifacts").as_uri()) for r in runs)
     assert (copy / "mlartifacts").is_dir() and any((copy / "mlartifacts").rglob("report.md"))
+
+
+def test_a_sigkilled_stage_leaves_no_running_run_and_a_rerun_gives_the_same_bytes(workspaces, tmp_path):
+    """Kill a training stage outright (SIGKILL to its process group: no guard runs), then
+    `dvc repro` again: its first stage closes the dead runs (tracking.reconcile), and the
+    retrained weights are the uninterrupted ones, byte for byte."""
+    original = workspaces[1]
+    copy = tmp_path / "killed" / "repo"
+    shutil.copytree(original, copy, symlinks=True)
+    stage = "train@copy-bahdanau"
+    env = pipeline_env(copy)
+    process = subprocess.Popen([sys.executable, "-m", "dvc", "repro", "--single-item", "--force", stage],
+                               cwd=copy, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               start_new_session=True)
+    client = MlflowClient(f"sqlite:///{copy / 'mlflow.db'}")
+    experiment_id = client.get_experiment_by_name("attnbench-smoke").experiment_id
+    try:
+        deadline = time.monotonic() + 600  # a bound on start-up, not a speed requirement
+        while time.monotonic() < deadline and process.poll() is None:
+            if client.search_runs([experiment_id], filter_string="attributes.status = 'RUNNING'"):
+                break
+            time.sleep(0.2)
+        assert process.poll() is None, "the stage ended before it could be killed"
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    finally:
+        stop_group(process)
+    assert client.search_runs([experiment_id], filter_string="attributes.status = 'RUNNING'")
+    dvc(copy, "repro")
+    assert client.search_runs([experiment_id], filter_string="attributes.status = 'RUNNING'") == []
+    weights = sorted((original / "models" / "copy" / "bahdanau").glob("seed*.pt"))
+    assert weights and all((copy / w.relative_to(original)).read_bytes() == w.read_bytes() for w in weights)
