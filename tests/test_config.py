@@ -100,6 +100,22 @@ def test_every_stage_refuses_bad_params_in_one_line_before_loading_torch(tmp_pat
     assert not (tmp_path / "data").exists()
 
 
+@pytest.mark.parametrize(("stage", "says"), [
+    ("prepare --task sort", "task 'sort' is not in study.tasks ['copy', 'reverse']"),
+    ("train --task copy --variant luong_dot", "variant 'luong_dot' is not in study.variants"),
+    ("evaluate --task sort --variant lstm", "task 'sort' is not in study.tasks"),
+])
+def test_a_task_or_variant_outside_the_study_is_one_line(tmp_path, raw_params, stage, says):
+    params_file = tmp_path / "params.yaml"
+    params_file.write_text(yaml.safe_dump(raw_params))
+    result = subprocess.run(
+        [sys.executable, "-m", "attnbench.stages", *stage.split(), "--params", str(params_file)],
+        cwd=tmp_path, capture_output=True, text=True,
+    )
+    assert result.returncode == 1
+    assert len(result.stderr.splitlines()) == 1 and says in result.stderr, result.stderr
+
+
 @pytest.mark.parametrize(("content", "says"), [
     (b"\xff\xfe\x00", "not UTF-8 text"),
     (b"", "the file is empty"),

@@ -60,7 +60,7 @@ def record_run(index: int, experiment: str) -> str:
     """A training run's traffic: create, params, a batch of metrics, a tag, terminate."""
     client, experiment_id = tracking.connect(experiment)
     run_id = tracking.create_run(client, experiment_id, f"copy/lstm/{index}", {"seed": str(index)})
-    with tracking.run_guard(client, run_id):
+    with tracking.run_guard(client, run_id, "r"):
         tracking.log_params(client, run_id, {"seed": index, "lr": 0.003})
         for start in range(0, 100, 25):
             tracking.log_metric_series(client, run_id, "train/loss",
@@ -89,7 +89,7 @@ STAGE_LIKE = textwrap.dedent("""
     def train(index):
         client, experiment_id = tracking.connect("killed")
         run_id = tracking.create_run(client, experiment_id, f"copy/lstm/{index}", {})
-        with tracking.run_guard(client, run_id):
+        with tracking.run_guard(client, run_id, "r"):
             print("running", flush=True)
             time.sleep(600)
 

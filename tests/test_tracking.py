@@ -22,10 +22,10 @@ def test_runs_never_stay_running(mlflow_store, error, status):
     run_id = tracking.create_run(client, experiment_id, "copy/lstm/0", {"task": "copy"})
     assert client.get_run(run_id).info.status == "RUNNING"
     if error is None:
-        with tracking.run_guard(client, run_id):
+        with tracking.run_guard(client, run_id, "r"):
             pass
     else:  # the guard marks the run and lets the error through
-        with pytest.raises(type(error)) as raised, tracking.run_guard(client, run_id):
+        with pytest.raises(type(error)) as raised, tracking.run_guard(client, run_id, "r"):
             raise error
         assert raised.value is error
     assert client.get_run(run_id).info.status == status

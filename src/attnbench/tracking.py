@@ -35,8 +35,8 @@ TAG_DVC_EXP = "dvc_exp_name"
 TAG_RESTORED = "restored_from_cache"
 TAG_OWNER = "attnbench.owner"  # host:pid:start-ticks of the process that created the run
 TAG_RECONCILED = "attnbench.reconciled"  # why a RUNNING run was closed by a later stage
-# MLflow 3's UI opens an experiment by its kind; this one is classic model training, so its
-# runs table (the UI's own JavaScript reads this tag; without it, it may infer GenAI).
+# MLflow 3 records an experiment's kind in this tag; ours is classic model training. (The
+# 3.17 UI itself picks GenAI vs training views by a browser setting; see browse.py.)
 EXPERIMENT_KIND = ("mlflow.experimentKind", "custom_model_development")
 TAG_REPLACES = "attnbench.replaces"  # ids of the earlier runs of the same result it replaced
 TAG_PLATFORM = "platform."  # prefix: CPU, dispatch settings in force, library versions, threads
@@ -92,12 +92,13 @@ def ensure_experiment(experiment: str) -> str:
     a copied checkout's store at its own artifacts (adopt_store), tag its kind for MLflow's
     UI, and close the runs whose process is gone (reconcile); the experiment's id."""
     client, experiment_id = connect(experiment)
-    found = client.get_experiment(experiment_id)
-    if adopt_store(found.artifact_location):
-        client, experiment_id = connect(experiment)
-    if found.tags.get(EXPERIMENT_KIND[0]) != EXPERIMENT_KIND[1]:
-        client.set_experiment_tag(experiment_id, *EXPERIMENT_KIND)
-    reconcile(client, experiment_id)
+    with store_errors(f"preparing experiment {experiment}"):
+        found = client.get_experiment(experiment_id)
+        if adopt_store(found.artifact_location):
+            client, experiment_id = connect(experiment)
+        if found.tags.get(EXPERIMENT_KIND[0]) != EXPERIMENT_KIND[1]:
+            client.set_experiment_tag(experiment_id, *EXPERIMENT_KIND)
+        reconcile(client, experiment_id)
     return experiment_id
 
 
@@ -253,15 +254,58 @@ def log_metric_series(
         client.log_batch(run_id, metrics=metrics[start : start + 1000])
 
 
+def store_failure(exc: BaseException) -> bool:
+    """True if `exc` came from the tracking store (an MLflow or HTTP error), not the work."""
+    import requests
+
+    return isinstance(exc, (MlflowException, requests.RequestException))
+
+
 @contextmanager
-def run_guard(client: MlflowClient, run_id: str) -> Iterator[None]:
-    """Mark the run FINISHED on success, KILLED on SIGTERM/Ctrl-C, FAILED on any error."""
+def store_errors(doing: str) -> Iterator[None]:
+    """An error of the tracking store while `doing` becomes one TrackingError line."""
     try:
         yield
-    except (KeyboardInterrupt, runtime.Terminated):
-        client.set_terminated(run_id, RunStatus.to_string(RunStatus.KILLED))
+    except TrackingError:
         raise
-    except BaseException:
-        client.set_terminated(run_id, RunStatus.to_string(RunStatus.FAILED))
+    except Exception as exc:
+        if not store_failure(exc):
+            raise
+        raise TrackingError(f"{_explain(tracking_uri(), exc)} (while {doing})") from None
+
+
+def _close(client: MlflowClient, run_id: str, status: RunStatus, name: str) -> str | None:
+    """Set the run's final status; if the store cannot be reached, the one line to show."""
+    try:
+        client.set_terminated(run_id, RunStatus.to_string(status))
+    except Exception as exc:
+        if not store_failure(exc):
+            raise
+        return (f"{_explain(tracking_uri(), exc)}; run {name} could not be closed and stays "
+                "RUNNING until the next stage start marks it KILLED")
+    return None
+
+
+@contextmanager
+def run_guard(client: MlflowClient, run_id: str, name: str) -> Iterator[None]:
+    """Mark the run FINISHED on success, KILLED on SIGTERM/Ctrl-C, FAILED on any error.
+
+    A store that fails mid-run (a tracking server that died) ends the stage with one line:
+    the run is marked FAILED where the store still answers; where it does not, the run
+    stays RUNNING and the next stage start closes it (reconcile), its owner being gone.
+    """
+    try:
+        yield
+    except BaseException as exc:
+        interrupted = isinstance(exc, (KeyboardInterrupt, runtime.Terminated))
+        unclosed = _close(client, run_id, RunStatus.KILLED if interrupted else RunStatus.FAILED, name)
+        if interrupted:
+            raise
+        if unclosed:
+            raise TrackingError(unclosed) from None
+        if store_failure(exc):
+            raise TrackingError(f"{_explain(tracking_uri(), exc)}; run {name} was marked FAILED") from None
         raise
-    client.set_terminated(run_id, RunStatus.to_string(RunStatus.FINISHED))
+    unclosed = _close(client, run_id, RunStatus.FINISHED, name)
+    if unclosed:
+        raise TrackingError(unclosed)

@@ -43,6 +43,9 @@ def base_parser(description: str, per_variant: bool = False) -> argparse.Argumen
 
 
 def check_in_study(params, args: argparse.Namespace) -> None:
-    """A --task/--variant pair outside study.tasks x study.variants is a config error."""
-    if args.task not in params.study.tasks or args.variant not in params.study.variants:
-        raise ConfigError(f"{args.task}/{args.variant} is not part of the study in {args.params}")
+    """A --task or --variant (where given) outside study.tasks / study.variants is a config error."""
+    task, variant = getattr(args, "task", None), getattr(args, "variant", None)
+    if task is not None and task not in params.study.tasks:
+        raise ConfigError(f"task {task!r} is not in study.tasks {params.study.tasks} ({args.params})")
+    if variant is not None and variant not in params.study.variants:
+        raise ConfigError(f"variant {variant!r} is not in study.variants ({args.params})")

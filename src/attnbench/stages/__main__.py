@@ -14,9 +14,8 @@ import sys
 from collections.abc import Sequence
 
 from attnbench.config import load_params
-from attnbench.errors import ConfigError
 from attnbench.limits import check_fits
-from attnbench.stages import report_errors
+from attnbench.stages import check_in_study, report_errors
 
 STAGES = ("validate", "prepare", "train", "evaluate", "report", "cost")
 
@@ -31,10 +30,7 @@ def preflight(argv: Sequence[str]) -> None:
     known, _ = parser.parse_known_args(argv)  # the stage's own parser checks the rest
     params = load_params(known.params)
     check_fits(params)
-    if known.task is not None and known.task not in params.study.tasks:
-        raise ConfigError(f"task {known.task!r} is not in study.tasks {params.study.tasks} ({known.params})")
-    if known.variant is not None and known.variant not in params.study.variants:
-        raise ConfigError(f"variant {known.variant!r} is not in study.variants ({known.params})")
+    check_in_study(params, known)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

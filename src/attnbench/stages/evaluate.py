@@ -122,10 +122,13 @@ def evaluate_seed(params: Params, task: str, variant: str, seed: int,
     model = build_model(params.variants[variant], params.model, vocab_total(params.data.vocab_size))
     md5 = load_weights(model, paths.weights_file(task, variant, seed))
     rows = accuracy_by_length(model, examples)
-    run_id = log_to_mlflow(client, experiment_id, params, task, variant, seed, md5, rows)
+    name = tracking.run_name(task, variant, seed)
+    with tracking.store_errors(f"logging the evaluation of {name}"):
+        run_id = log_to_mlflow(client, experiment_id, params, task, variant, seed, md5, rows)
     attention = attention_of(model, heatmap_example(examples, params.data.train_lengths.max))
     if attention is not None:
-        log_heatmap(client, run_id, tracking.run_name(task, variant, seed), attention)
+        with tracking.store_errors(f"logging the heatmap of {name}"):
+            log_heatmap(client, run_id, name, attention)
     mean = sum(r["seq_acc"] for r in rows) / len(rows)
     print(f"evaluate {task}/{variant}/{seed}: mean seq_acc over lengths {mean:.3f}", flush=True)
     return rows, attention

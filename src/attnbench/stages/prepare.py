@@ -7,7 +7,7 @@ from attnbench.config import DataConfig, load_params
 from attnbench import paths
 from attnbench.data import write_examples
 from attnbench.errors import ConfigError
-from attnbench.stages import base_parser, stage_entry
+from attnbench.stages import base_parser, check_in_study, stage_entry
 from attnbench.tasks import Example, generate_splits
 
 
@@ -29,8 +29,7 @@ def prepare(task: str, data: DataConfig) -> dict[str, list[Example]]:
 
 def main(args: argparse.Namespace) -> None:
     params = load_params(args.params)
-    if args.task not in params.study.tasks:
-        raise ConfigError(f"task {args.task!r} is not in study.tasks {params.study.tasks}")
+    check_in_study(params, args)
     splits = prepare(args.task, params.data)
     out_dir = paths.data_dir(args.task)
     for split in paths.SPLITS:

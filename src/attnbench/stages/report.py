@@ -69,8 +69,9 @@ def metrics(curves: dict[tuple[str, str], Curve], params: Params) -> dict:
 def log_report(params: Params, files: list[Path]) -> None:
     tracking.ensure_experiment(params.tracking.experiment)
     client, experiment_id = tracking.connect(params.tracking.experiment)
-    run_id = tracking.create_run(client, experiment_id, "report", tracking.base_tags("report"))
-    with tracking.run_guard(client, run_id):
+    with tracking.store_errors("starting run report"):
+        run_id = tracking.create_run(client, experiment_id, "report", tracking.base_tags("report"))
+    with tracking.run_guard(client, run_id, "report"):
         for path in files:
             folder = path.parent.relative_to(paths.REPORTS).as_posix()
             client.log_artifact(run_id, str(path), artifact_path=None if folder == "." else folder)

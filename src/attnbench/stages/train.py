@@ -35,9 +35,10 @@ def train_seed(params: Params, task: str, variant: str, seed: int,
         "train", **{tracking.TAG_TASK: task, tracking.TAG_VARIANT: variant,
                     tracking.TAG_SEED: str(seed), tracking.TAG_DATA_MD5: splits["train"].md5}
     )
-    run_id = tracking.create_run(client, experiment_id, name, tags)
+    with tracking.store_errors(f"starting run {name}"):
+        run_id = tracking.create_run(client, experiment_id, name, tags)
     started = time.perf_counter()
-    with tracking.run_guard(client, run_id):
+    with tracking.run_guard(client, run_id, name):
         tracking.log_params(client, run_id, tracking.run_params(params, task, variant, seed))
         runtime.seed_all(seed)
         model = build_model(params.variants[variant], params.model, vocab_total(params.data.vocab_size))
