@@ -94,3 +94,32 @@ def test_a_corrupt_store_is_one_line_naming_the_file_and_left_untouched(tmp_path
     assert len(message.splitlines()) == 1
     assert str(store) in message and "mv " in message
     assert store.read_bytes() == before
+
+
+def test_git_state_is_the_checkout_the_stage_runs_in_not_dvc_root(tmp_path, monkeypatch):
+    """A queued `dvc exp run` runs in a temporary checkout of its baseline with its changes
+    applied, while DVC_ROOT names the original repository, whose HEAD may have moved on."""
+    import subprocess
+
+    def repo(path, text):
+        path.mkdir()
+        git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-C", str(path)]
+        subprocess.run([*git, "init", "-q"], check=True)
+        (path / "params.yaml").write_text(text)
+        subprocess.run([*git, "add", "params.yaml"], check=True)
+        subprocess.run([*git, "commit", "-qm", "c"], check=True)
+        return subprocess.run([*git, "rev-parse", "HEAD"], check=True, capture_output=True,
+                              text=True).stdout.strip()
+
+    original, checkout = tmp_path / "original", tmp_path / "checkout"
+    repo(original, "a: 1\n")
+    baseline = repo(checkout, "a: 2\n")
+    (checkout / "params.yaml").write_text("a: 3\n")  # the experiment's change, uncommitted
+    monkeypatch.setenv("DVC_ROOT", str(original))
+    monkeypatch.chdir(checkout)
+    assert tracking.git_state() == {"git_commit": baseline, "git_changes": "params.yaml"}
+    assert tracking.base_tags("train")["git_commit"] == baseline
+    monkeypatch.chdir(original)
+    assert tracking.git_state()["git_changes"] == "none"
+    monkeypatch.chdir(tmp_path)  # not a repository
+    assert tracking.git_state() == {"git_commit": "unknown", "git_changes": "unknown"}

@@ -31,6 +31,7 @@ TAG_TASK, TAG_VARIANT, TAG_SEED = "task", "variant", "seed"
 TAG_WEIGHTS_MD5 = "weights_md5"
 TAG_DATA_MD5 = "data_md5"
 TAG_GIT_COMMIT = "git_commit"
+TAG_GIT_CHANGES = "git_changes"  # tracked files that differ from git_commit (e.g. params.yaml)
 TAG_DVC_EXP = "dvc_exp_name"
 TAG_RESTORED = "restored_from_cache"
 TAG_OWNER = "attnbench.owner"  # host:pid:start-ticks of the process that created the run
@@ -55,18 +56,25 @@ def run_name(task: str, variant: str, seed: int) -> str:
     return f"{task}/{variant}/{seed}"
 
 
-def git_commit(root: Path | None = None) -> str:
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            cwd=root or runtime.project_root(),
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return out.stdout.strip()
+def git_state(checkout: Path | None = None) -> dict[str, str]:
+    """The commit the code was run from, and the tracked files that differ from it.
+
+    Asked of the working directory, where DVC runs every stage: for a queued `dvc exp run`
+    that is DVC's temporary checkout of the experiment's baseline with its changes applied,
+    not DVC_ROOT (the original repository, whose HEAD may have moved on meanwhile)."""
+
+    def git(*args: str) -> str | None:
+        try:
+            return subprocess.run(["git", *args], cwd=checkout or Path.cwd(), capture_output=True,
+                                  text=True, check=True).stdout
+        except (OSError, subprocess.CalledProcessError):
+            return None
+
+    commit = git("rev-parse", "HEAD")
+    status = git("status", "--porcelain=v1", "--untracked-files=no")
+    changed = sorted(line[3:] for line in (status or "").splitlines())
+    return {TAG_GIT_COMMIT: commit.strip() if commit else "unknown",
+            TAG_GIT_CHANGES: ",".join(changed) if changed else ("none" if commit else "unknown")}
 
 
 def connect(experiment: str) -> tuple[MlflowClient, str]:
@@ -190,7 +198,7 @@ def platform_tags() -> dict[str, str]:
 
 
 def base_tags(kind: str, **extra: str) -> dict[str, str]:
-    tags = {TAG_KIND: kind, TAG_GIT_COMMIT: git_commit(), **platform_tags(), **extra}
+    tags = {TAG_KIND: kind, **git_state(), **platform_tags(), **extra}
     if os.environ.get("DVC_EXP_NAME"):
         tags[TAG_DVC_EXP] = os.environ["DVC_EXP_NAME"]
     return tags
