@@ -22,6 +22,12 @@ REPO = Path(__file__).resolve().parents[1]
 SMOKE_PROFILE = REPO / "profiles" / "smoke.yaml"
 
 
+def stage_body(dvc_file: str, name: str, text: str | None = None) -> dict:
+    """A stage of a dvc.yaml (its `do:` body for a foreach stage), from the file or `text`."""
+    body = yaml.safe_load(text or (REPO / dvc_file).read_text())["stages"][name]
+    return body.get("do", body)
+
+
 def smoke_raw() -> dict:
     return yaml.safe_load(SMOKE_PROFILE.read_text())
 

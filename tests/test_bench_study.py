@@ -5,11 +5,11 @@ from attnbench.bench.study import recorded_study
 LOG = """\
 Stage 'prepare@copy' didn't change, skipping
 Running stage 'prepare@reverse':
-> python -m attnbench.stages.prepare --task reverse
-Running stage 'train@reverse-rnn':
-> python -m attnbench.stages.train --task reverse --variant rnn
-Running stage 'train@reverse-lstm':
-Running stage 'evaluate@reverse-rnn':
+> python -m attnbench.stages prepare --task reverse
+Running stage 'train@rnn':
+> python -m attnbench.stages train --variant rnn
+Running stage 'train@lstm':
+Running stage 'evaluate@rnn':
 Running stage 'report':
 Updating lock file 'dvc.lock'
 study wall seconds 4667

@@ -159,3 +159,9 @@ def test_reinforce_applies_to_hard_attention_only(params, raw_params):
     assert params.variants["transformer_local"].reinforce_settings is None
     raw_params["variants"]["bahdanau"]["reinforce"] = {"weight": 1.0}
     assert "reinforce applies to hard attention only" in error_of(raw_params)
+
+
+def test_the_accelerator_is_cpu_or_gpu(raw_params):
+    assert parse_params(raw_params).runtime.accelerator == "cpu"
+    raw_params["runtime"]["accelerator"] = "cuda"
+    assert "runtime.accelerator: Input should be 'cpu' or 'gpu'" in error_of(raw_params)

@@ -7,16 +7,16 @@ import pytest
 import yaml
 
 from attnbench import paths
-from conftest import REPO
+from conftest import REPO, stage_body
 
 TASK, VARIANT = "copy", "lstm"
 
 
 def stage(dvc_file: str, name: str) -> dict:
-    """One stage of a dvc.yaml, with the matrix item filled in as (TASK, VARIANT)."""
+    """One stage of a dvc.yaml, with its matrix item filled in as TASK (prepare's) or its
+    foreach item as VARIANT (train's and evaluate's)."""
     text = (REPO / dvc_file).read_text()
-    text = text.replace("${item.task}", TASK).replace("${item.variant}", VARIANT)
-    return yaml.safe_load(text)["stages"][name]
+    return stage_body(dvc_file, name, text.replace("${item.task}", TASK).replace("${item}", VARIANT))
 
 
 def names(entries: list) -> list[str]:
@@ -44,19 +44,20 @@ def test_prepare_writes_the_task_folder():
     assert names(stage("dvc.yaml", "prepare")["outs"]) == as_str(paths.data_dir(TASK))
 
 
-def test_train_reads_its_splits_and_writes_weights_and_curves():
+def test_train_reads_every_tasks_splits_and_writes_weights_and_curves():
     train = stage("dvc.yaml", "train")
-    data = paths.data_dir(TASK)
-    assert data_deps(train["deps"]) == as_str(paths.split_file(data, "train"), paths.split_file(data, "val"))
-    assert names(train["outs"]) == as_str(paths.model_dir(TASK, VARIANT), paths.train_curves(TASK, VARIANT))
-    assert paths.weights_file(TASK, VARIANT, 0).parent == paths.model_dir(TASK, VARIANT)
+    assert data_deps(train["deps"]) == as_str(paths.DATA)
+    assert paths.split_file(paths.data_dir(TASK), "train").is_relative_to(paths.DATA)
+    assert names(train["outs"]) == as_str(paths.variant_models(VARIANT), paths.variant_train_curves(VARIANT))
+    assert paths.weights_file(TASK, VARIANT, 0).is_relative_to(paths.variant_models(VARIANT))
+    assert paths.train_curves(TASK, VARIANT).parent == paths.variant_train_curves(VARIANT)
 
 
-def test_evaluate_reads_test_split_and_weights_and_writes_its_json():
+def test_evaluate_reads_test_splits_and_weights_and_writes_its_json():
     evaluate = stage("dvc.yaml", "evaluate")
-    assert data_deps(evaluate["deps"]) == as_str(paths.split_file(paths.data_dir(TASK), "test"),
-                                                 paths.model_dir(TASK, VARIANT))
-    assert names(evaluate["outs"]) == as_str(paths.evaluation(TASK, VARIANT))
+    assert data_deps(evaluate["deps"]) == as_str(paths.DATA, paths.variant_models(VARIANT))
+    assert names(evaluate["outs"]) == as_str(paths.variant_evaluations(VARIANT))
+    assert paths.evaluation(TASK, VARIANT).parent == paths.variant_evaluations(VARIANT)
 
 
 def test_report_reads_every_eval_and_train_json_and_writes_its_files():
@@ -80,6 +81,7 @@ def test_cost_pipeline_runs_from_the_root_and_writes_the_cost_files():
 @pytest.mark.parametrize("dvc_file", ["dvc.yaml", "pipelines/cost/dvc.yaml"])
 def test_stage_commands_pass_no_paths(dvc_file):
     """Commands name the task and variant only, so that paths have one owner."""
-    for name, body in yaml.safe_load((REPO / dvc_file).read_text())["stages"].items():
+    for name in yaml.safe_load((REPO / dvc_file).read_text())["stages"]:
+        body = stage_body(dvc_file, name)
         words = body["cmd"].split()
         assert not [w for w in words if "/" in w], f"{name}: {body['cmd']}"

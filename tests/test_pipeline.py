@@ -18,7 +18,7 @@ import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
-from attnbench import numerics
+from attnbench import numerics, paths
 from attnbench.config import load_params
 from attnbench.report.stats import CSV_COLUMNS
 from attnbench.workspace import dvc, output_files, pipeline_env, stop_group
@@ -81,7 +81,7 @@ def test_mlflow_has_one_run_per_task_variant_seed(workspaces, study, which):
         assert info.status == "FINISHED"
         task, variant, seed = info.run_name.split("/")
         assert (tags["task"], tags["variant"], tags["seed"]) == (task, variant, seed)
-        weights = (ws / "models" / task / variant / f"seed{seed}.pt").read_bytes()
+        weights = (ws / paths.weights_file(task, variant, seed)).read_bytes()
         assert tags["weights_md5"] == hashlib.md5(weights).hexdigest()
         assert len(tags["git_commit"]) == 40
         assert run.data.params["train.max_steps"] == str(study.train.max_steps)
@@ -137,8 +137,7 @@ def test_changing_one_variant_reruns_only_that_variant(workspaces):
         stale = set(json.loads(dvc(ws, "status", "--json").stdout))
     finally:
         params_file.write_text(original)
-    assert stale == {"validate", "train@copy-bahdanau", "train@reverse-bahdanau",
-                     "evaluate@copy-bahdanau", "evaluate@reverse-bahdanau", "report"}
+    assert stale == {"validate", "train@bahdanau", "evaluate@bahdanau", "report"}
 
 
 def test_the_number_of_workers_reruns_nothing(workspaces):
@@ -171,9 +170,8 @@ def test_a_report_only_change_reruns_only_report(workspaces):
 
 def test_a_model_change_retrains_and_keeps_prepare_cached(workspaces, study):
     stale = stale_after_editing(workspaces[1], "src/attnbench/models/rnn_seq2seq.py")
-    pairs = [f"{t}-{v}" for t in study.study.tasks for v in study.study.variants]
     # report reruns too, downstream, once evaluate's outputs change
-    assert stale == {f"{stage}@{pair}" for stage in ("train", "evaluate") for pair in pairs}
+    assert stale == {f"{stage}@{v}" for stage in ("train", "evaluate") for v in study.study.variants}
 
 
 def test_a_copied_workspace_keeps_its_artifacts_to_itself(workspaces, tmp_path):
@@ -202,7 +200,7 @@ def test_a_sigkilled_stage_leaves_no_running_run_and_a_rerun_gives_the_same_byte
     original = workspaces[1]
     copy = tmp_path / "killed" / "repo"
     shutil.copytree(original, copy, symlinks=True)
-    stage = "train@copy-bahdanau"
+    stage = "train@bahdanau"
     env = pipeline_env(copy)
     process = subprocess.Popen([sys.executable, "-m", "dvc", "repro", "--single-item", "--force", stage],
                                cwd=copy, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -223,5 +221,5 @@ def test_a_sigkilled_stage_leaves_no_running_run_and_a_rerun_gives_the_same_byte
     assert client.search_runs([experiment_id], filter_string="attributes.status = 'RUNNING'")
     dvc(copy, "repro")
     assert client.search_runs([experiment_id], filter_string="attributes.status = 'RUNNING'") == []
-    weights = sorted((original / "models" / "copy" / "bahdanau").glob("seed*.pt"))
+    weights = sorted((original / paths.variant_models("bahdanau")).rglob("seed*.pt"))
     assert weights and all((copy / w.relative_to(original)).read_bytes() == w.read_bytes() for w in weights)

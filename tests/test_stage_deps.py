@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import REPO
+from conftest import REPO, stage_body
 
 SRC = REPO / "src"
 # (dvc.yaml, stage) -> the stage module it runs
@@ -59,7 +59,7 @@ def source_closure(module: str) -> set[str]:
 
 def declared_source_deps(dvc_file: str, stage: str) -> list[str]:
     """The stage's source deps, relative to the repository root (the stages' wdir)."""
-    deps = yaml.safe_load((REPO / dvc_file).read_text())["stages"][stage]["deps"]
+    deps = stage_body(dvc_file, stage)["deps"]
     return [d for d in deps if d.startswith("src/")]
 
 
@@ -75,7 +75,7 @@ def stage_closure(module: str) -> set[str]:
 
 def test_every_stage_runs_through_the_dispatcher():
     for dvc_file, stage in STAGES:
-        command = yaml.safe_load((REPO / dvc_file).read_text())["stages"][stage]["cmd"]
+        command = stage_body(dvc_file, stage)["cmd"]
         assert command.startswith(f"python -m attnbench.stages {STAGES[dvc_file, stage].rsplit('.', 1)[1]}")
 
 

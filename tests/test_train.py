@@ -12,7 +12,7 @@ from mlflow.tracking import MlflowClient
 
 from attnbench.config import parse_params
 from attnbench.data import write_examples
-from attnbench.paths import split_file
+from attnbench.paths import split_file, weights_file
 from attnbench.stages.prepare import prepare
 
 
@@ -43,7 +43,7 @@ def test_diverging_loss_stops_with_a_message_and_a_failed_run(tmp_path, raw_para
     client = MlflowClient(mlflow_store)
     runs = client.search_runs([client.get_experiment_by_name("attnbench-smoke").experiment_id])
     assert [(r.info.run_name, r.info.status) for r in runs] == [("copy/bahdanau/0", "FAILED")]
-    assert not (tmp_path / "models" / "copy" / "bahdanau" / "seed0.pt").exists()
+    assert not (tmp_path / weights_file("copy", "bahdanau", 0)).exists()
 
 
 def test_missing_data_names_the_file_before_any_run(tmp_path, raw_params, mlflow_store):
@@ -62,6 +62,9 @@ def test_ctrl_c_and_sigterm_both_end_every_run_killed(tmp_path, raw_params, mlfl
     raw_params["train"]["max_steps"] = 100_000
     raw_params["study"]["seeds"] = [0, 1]
     raw_params["runtime"]["workers"] = 2
+    # a store write at every step, so that the signal often lands inside one (raised there,
+    # it could leave an SQLite transaction open that locks the store: runtime._raise_terminated)
+    raw_params["tracking"]["log_every_n_steps"] = 1
     write_data(tmp_path, raw_params)
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw_params))
     stage = subprocess.Popen(
@@ -83,11 +86,29 @@ def test_ctrl_c_and_sigterm_both_end_every_run_killed(tmp_path, raw_params, mlfl
         time.sleep(2)  # inside Lightning's fit loop
         os.killpg(stage.pid, signum)
         stage.wait(timeout=600)  # a bound only a hang exceeds
-        assert stage.returncode == 128 + signum
+        stderr = stage.stderr.read()
+        assert stage.returncode == 128 + signum, stderr
         runs = client.search_runs([client.get_experiment_by_name("attnbench-smoke").experiment_id])
-        assert sorted(r.info.status for r in runs) == ["KILLED", "KILLED"]
+        assert sorted(r.info.status for r in runs) == ["KILLED", "KILLED"], stderr
     finally:
         if stage.poll() is None:
             os.killpg(stage.pid, signal.SIGKILL)
             stage.wait()
         stage.stderr.close()
+
+
+def test_gpu_without_cuda_is_one_line_before_any_run(tmp_path, raw_params, mlflow_store):
+    """runtime.accelerator: gpu on a machine (or torch build) without CUDA: a named error
+    before any run is created. (The CUDA path itself needs a GPU; see the README.)"""
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a CUDA device")
+    raw_params["runtime"]["accelerator"] = "gpu"
+    write_data(tmp_path, raw_params)
+    result = run_train(tmp_path, raw_params, mlflow_store)
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "runtime.accelerator is gpu, but torch" in lines[0], result.stderr
+    assert "sees no CUDA device" in lines[0]
+    assert MlflowClient(mlflow_store).get_experiment_by_name("attnbench-smoke") is None

@@ -7,11 +7,18 @@ parameter `workflowType` overrides (read from the UI's own code; the experiment 
 `mlflow.experimentKind`, which attnbench also sets, is consulted only when that setting is
 switched off). So the links printed here carry it. docs/mlflow-runs-table.png shows such a
 link opened in headless Chromium.
+
+Each task also gets a saved view that opens on the chart of `test/seq_acc` against its
+step (the sequence length), runs grouped by variant (mean over seeds, min-max band): the
+UI's "share view" mechanism, an experiment tag `mlflow.sharedViewState.<key>` holding the
+page state as JSON, opened by the address parameter `viewStateShareKey` (both read from the
+UI's code). docs/mlflow-accuracy-by-length.png shows one.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sqlite3
 import sys
@@ -20,15 +27,60 @@ from pathlib import Path
 from attnbench.runtime import OFFLINE_ENV
 
 
-def experiment_links(store: Path, base: str) -> list[str]:
-    """'name: address' for every active experiment of a SQLite store (none if it has none)."""
+SHARED_VIEW_TAG = "mlflow.sharedViewState."  # + key: the UI's saved page states
+RUNS_TABLE = "workflowType=machine_learning"
+
+
+def experiments(store: Path) -> list[tuple[str, str]]:
+    """(id, name) of every active experiment of a SQLite store but Default (none if no store)."""
     if not store.is_file():
         return []
     with sqlite3.connect(f"file:{store}?mode=ro", uri=True) as db:
         rows = db.execute("SELECT experiment_id, name FROM experiments "
                           "WHERE lifecycle_stage = 'active' ORDER BY experiment_id").fetchall()
-    return [f"{name}: {base}/#/experiments/{eid}?workflowType=machine_learning"
-            for eid, name in rows if name != "Default"]
+    db.close()
+    return [(str(eid), name) for eid, name in rows if name != "Default"]
+
+
+def experiment_links(store: Path, base: str) -> list[str]:
+    """'name: address' of each experiment's runs table."""
+    return [f"{name}: {base}/#/experiments/{eid}?{RUNS_TABLE}" for eid, name in experiments(store)]
+
+
+def accuracy_view(task: str) -> dict:
+    """The UI state that shows one task's accuracy-vs-length curves, grouped by variant:
+    search facets and UI-state fields as MLflow 3.17's experiment page names them."""
+    return {
+        "searchFilter": f"tags.task = '{task}' and tags.`attnbench.kind` = 'train'",  # tracking.TAG_*
+        "orderByKey": "attributes.run_name", "orderByAsc": True,
+        "startTime": "ALL", "lifecycleFilter": "Active", "modelVersionFilter": "All Runs",
+        "datasetsFilter": [],
+        "groupBy": {"aggregateFunction": "average",
+                    "groupByKeys": [{"mode": "tag", "groupByData": "variant"}]},  # TAG_VARIANT
+        "useGroupedValuesInCharts": True,
+        "runsHiddenMode": "SHOW_ALL",
+        "chartsSearchFilter": "test/seq_acc",
+        "hideEmptyCharts": True,
+    }
+
+
+def share_accuracy_views(store: Path, base: str) -> list[str]:
+    """Save one accuracy view per task of every experiment in the store (experiment tags);
+    'experiment, task: address' for each."""
+    from attnbench import tracking  # MLflow, telemetry off: seconds, only once there is a store
+
+    links = []
+    client = tracking.MlflowClient(tracking_uri=f"sqlite:///{store}")
+    for eid, name in experiments(store):
+        runs = client.search_runs([eid], filter_string=f"tags.`{tracking.TAG_KIND}` = 'train'",
+                                  max_results=50000)
+        tasks = {run.data.tags.get(tracking.TAG_TASK) for run in runs} - {None}
+        for task in sorted(tasks):
+            key = f"attnbench-{task}"
+            client.set_experiment_tag(eid, SHARED_VIEW_TAG + key, json.dumps(accuracy_view(task)))
+            links.append(f"{name}, {task}: {base}/#/experiments/{eid}?{RUNS_TABLE}"
+                         f"&compareRunsMode=CHART&viewStateShareKey={key}")
+    return links
 
 
 def main() -> None:
@@ -39,8 +91,11 @@ def main() -> None:
     store = root / "mlflow.db"
     base = f"http://127.0.0.1:{args.port}"
     links = experiment_links(store, base)
-    print("\n".join(["Runs tables:", *links]) if links else
-          f"{store} holds no experiment yet: `make demo` (minutes) or `make repro` records runs.")
+    if links:
+        print("\n".join(["Runs tables:", *links, "Accuracy against length, grouped by variant:",
+                         *share_accuracy_views(store, base)]))
+    else:
+        print(f"{store} holds no experiment yet: `make demo` (minutes) or `make repro` records runs.")
     env = {**os.environ, **OFFLINE_ENV}
     command = [str(Path(sys.executable).parent / "mlflow"), "ui", "--host", "127.0.0.1",
                "--port", str(args.port), "--backend-store-uri", f"sqlite:///{store}",

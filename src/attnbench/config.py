@@ -51,6 +51,9 @@ class Section(BaseModel):
 class RuntimeConfig(Section):
     threads: PositiveInt = 1  # intra-op threads per process; the result bytes depend on it
     workers: PositiveInt | None = None  # processes per stage (seeds side by side); None = every core
+    # where training and the cost benchmark run: "gpu" = one CUDA device, deterministic, with
+    # bytes of its own (exact run to run on the same GPU model and software, not equal to CPU's)
+    accelerator: Literal["cpu", "gpu"] = "cpu"
 
 
 class TrackingConfig(Section):

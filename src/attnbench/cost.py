@@ -23,6 +23,8 @@ from attnbench.objective import make_optimizer, train_step
 from attnbench.tasks import FIRST_SYMBOL, make_example, vocab_total
 from attnbench.timing import compare, peak_memory_bytes
 
+CPU = torch.device("cpu")
+
 
 def exact_length_batch(length: int, batch_size: int, vocab_size: int, seed: int = 0,
                        task: str = "copy") -> Batch:
@@ -43,26 +45,32 @@ def build_variant(params: Params, name: str, seed: int = 0) -> nn.Module:
     return build_model(params.variant(name), params.model, vocab_total(params.data.vocab_size))
 
 
-def step_call(params: Params, name: str, length: int, batch_size: int) -> Callable[[], None]:
-    """A no-argument callable doing one training step of a fresh `name` at this length."""
-    model = build_variant(params, name).train()
+def step_call(params: Params, name: str, length: int, batch_size: int,
+              device: torch.device = CPU) -> Callable[[], None]:
+    """A no-argument callable doing one training step of a fresh `name` at this length on
+    `device`; on a GPU it returns when the step's kernels have finished."""
+    model = build_variant(params, name).to(device).train()
     optimizer = make_optimizer(model.parameters(), params.train)
     batch = exact_length_batch(length, batch_size, params.data.vocab_size)
+    batch = Batch(*(tensor.to(device) for tensor in (batch.src, batch.tgt_in, batch.tgt_out)))
+    if device.type == "cuda":
+        return lambda: (train_step(model, batch, optimizer, params.train.grad_clip),
+                        torch.cuda.synchronize(device))
     return lambda: train_step(model, batch, optimizer, params.train.grad_clip)
 
 
 def measure(params: Params, variants: Sequence[str], lengths: Sequence[int], batch_size: int,
-            rounds: int, min_round_s: float = 0.0) -> dict[str, list[dict]]:
+            rounds: int, min_round_s: float = 0.0, device: torch.device = CPU) -> dict[str, list[dict]]:
     """{variant: one row per length}: seconds per step (median and minimum over the rounds,
     all variants alternated at each length) and peak bytes held during one step."""
     measured: dict[str, list[dict]] = {name: [] for name in variants}
     for length in lengths:
-        steps = {name: step_call(params, name, length, batch_size) for name in variants}
+        steps = {name: step_call(params, name, length, batch_size, device) for name in variants}
         timings = compare(steps, rounds=rounds, warmup=1, min_round_s=min_round_s)
         for name in variants:
             measured[name].append({"length": length, "step_s": timings[name].median,
                                    "step_s_min": timings[name].min,
-                                   "peak_bytes": peak_memory_bytes(steps[name])})
+                                   "peak_bytes": peak_memory_bytes(steps[name], device)})
     return measured
 
 

@@ -58,7 +58,7 @@ def check_fits(params: Params, root: Path = Path(".")) -> None:
     largest = max(params.study.variants, key=lambda name: parameter_count(params, name))
     n_params = parameter_count(params, largest)
     workers = params.runtime.workers or len(os.sched_getaffinity(0))
-    workers = min(workers, len(params.study.seeds))
+    workers = min(workers, len(params.study.tasks) * len(params.study.seeds))  # jobs per stage
     memory, tokens = physical_memory(), test_tokens(params)
     need = workers * n_params * BYTES_PER_TRAINED_PARAMETER + 8 * tokens
     if need > memory:

@@ -95,12 +95,13 @@ class Seq2SeqModule(pl.LightningModule):
 
 def build_trainer(params: Params, workdir: str, logger=False, max_steps: int | None = None,
                   progress_bar: bool = False) -> pl.Trainer:
-    """The study's Trainer (train stage, canary, benchmark): CPU, deterministic, clipping at
-    train.grad_clip, validation every train.val_every_n_steps when a fit has validation data."""
+    """The study's Trainer (train stage, canary, benchmark): deterministic, on runtime.accelerator
+    (one device), clipping at train.grad_clip, validation every train.val_every_n_steps when a
+    fit has validation data."""
     train = params.train
     steps = max_steps or train.max_steps
     return pl.Trainer(
-        accelerator="cpu",
+        accelerator=params.runtime.accelerator,
         devices=1,
         max_steps=steps,
         val_check_interval=min(train.val_every_n_steps, steps),

@@ -32,22 +32,40 @@ def split_file(folder: str | Path, split: str) -> Path:
     return Path(folder) / f"{split}.tsv"
 
 
+# A variant's files sit in one folder per variant, so that each per-variant stage (every
+# task and seed of one variant) owns whole folders: models/{variant}, reports/train/{variant},
+# reports/eval/{variant}.
+
+
+def variant_models(variant: str) -> Path:
+    """Every weights file of one variant (stage train@{variant}'s output)."""
+    return MODELS / variant
+
+
 def model_dir(task: str, variant: str) -> Path:
-    return MODELS / task / variant
+    return variant_models(variant) / task
 
 
 def weights_file(task: str, variant: str, seed: int) -> Path:
     return model_dir(task, variant) / f"seed{seed}.pt"
 
 
+def variant_train_curves(variant: str) -> Path:
+    return REPORTS / "train" / variant
+
+
 def train_curves(task: str, variant: str) -> Path:
-    """The training stage's loss curves and parameter count."""
-    return REPORTS / "train" / task / f"{variant}.json"
+    """The training stage's loss curves and parameter count for one task."""
+    return variant_train_curves(variant) / f"{task}.json"
+
+
+def variant_evaluations(variant: str) -> Path:
+    return REPORTS / "eval" / variant
 
 
 def evaluation(task: str, variant: str) -> Path:
     """The evaluate stage's accuracy per seed and length, and its attention example."""
-    return REPORTS / "eval" / task / f"{variant}.json"
+    return variant_evaluations(variant) / f"{task}.json"
 
 
 def plot_data(task: str) -> Path:

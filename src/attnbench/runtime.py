@@ -6,7 +6,10 @@ import multiprocessing
 import os
 import signal
 import sys
+import threading
 from pathlib import Path
+
+from attnbench.errors import ConfigError
 
 # Set before mlflow or dvc is imported anywhere in the process: MLflow 3.x starts a telemetry
 # thread on import, and DVC posts analytics after each command unless told not to.
@@ -34,22 +37,92 @@ def offline_defaults() -> None:
         os.environ.setdefault(key, value)
 
 
-def _raise_terminated(signum, frame):  # noqa: ARG001 - signal handler signature
-    # Once: a second signal (Ctrl-C pressed twice, or the stage's SIGTERM reaching a worker
-    # that already got the terminal's SIGINT) must not interrupt the clean-up that marks the run.
-    for other in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(other, signal.SIG_IGN)
+_STAGE_PROCESS = False  # set by setup_process: this process turns signals into Terminated
+
+
+def ignore_interrupts() -> None:
+    """In a stage process, SIGTERM and SIGINT ignored from now on: a second signal (Ctrl-C
+    pressed twice, or the stage's SIGTERM reaching a worker that already got one) must not
+    interrupt the clean-up that marks a run KILLED. Elsewhere (a test calling a run guard)
+    nothing changes."""
+    if _STAGE_PROCESS:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, signal.SIG_IGN)
+
+
+# Code an exception must not interrupt: raised inside a database or HTTP call, it can leave
+# an SQLite write transaction open in this process, which then locks every later write of
+# the store, the run guard's KILLED included.
+_STORE_MODULES = ("sqlalchemy", "sqlite3", "mlflow.store", "mlflow.utils.rest_utils",
+                  "urllib3", "requests")
+_REDELIVER_S = 0.05
+
+
+def _in_store_call(frame) -> bool:
+    while frame is not None:
+        if frame.f_globals.get("__name__", "").startswith(_STORE_MODULES):
+            return True
+        frame = frame.f_back
+    return False
+
+
+def _raise_terminated(signum, frame):
+    if _in_store_call(frame):  # deliver it again in a moment, once the call has returned
+        threading.Timer(_REDELIVER_S, os.kill, (os.getpid(), signum)).start()
+        return
+    ignore_interrupts()
     raise Terminated(128 + signum)
 
 
-def setup_process(threads: int) -> None:
-    """Fix thread counts and turn SIGTERM and SIGINT into an exception run guards can see."""
+def setup_process(threads: int, accelerator: str = "cpu") -> None:
+    """Fix thread counts, check the accelerator, and turn SIGTERM and SIGINT into an
+    exception run guards can see."""
     import torch
 
+    global _STAGE_PROCESS
     offline_defaults()
     torch.set_num_threads(threads)
+    if accelerator == "gpu":
+        check_gpu()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, _raise_terminated)
+    _STAGE_PROCESS = True
+
+
+def interruption(exc: BaseException) -> Terminated | KeyboardInterrupt | None:
+    """What an exception means if it ends a run by a signal: our Terminated, a
+    KeyboardInterrupt, or Lightning's SIGTERMException (a bare SystemExit it raises at its
+    next step when it saw a SIGTERM first: that exit code would read as success), as a
+    Terminated; None for any other error."""
+    if isinstance(exc, (Terminated, KeyboardInterrupt)):
+        return exc
+    if isinstance(exc, SystemExit) and type(exc).__name__ == "SIGTERMException":
+        return Terminated(128 + signal.SIGTERM)
+    return None
+
+
+def check_gpu() -> None:
+    """Deterministic CUDA, or a ConfigError when torch sees no CUDA device.
+
+    cuBLAS is deterministic only with a fixed workspace (CUBLAS_WORKSPACE_CONFIG, read when
+    CUDA starts). The device count comes from NVML, which does not start CUDA in this
+    process: the stage's forked workers each start their own.
+    """
+    import torch
+
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    os.environ.setdefault("PYTORCH_NVML_BASED_CUDA_CHECK", "1")
+    if not torch.cuda.is_available():
+        build = f"CUDA {torch.version.cuda}" if torch.version.cuda else "a CPU-only build"
+        raise ConfigError(f"runtime.accelerator is gpu, but torch {torch.__version__} ({build}) "
+                          "sees no CUDA device; set runtime.accelerator: cpu")
+
+
+def device(accelerator: str):
+    """The torch device an accelerator setting names."""
+    import torch
+
+    return torch.device("cuda" if accelerator == "gpu" else "cpu")
 
 
 def seed_all(seed: int) -> None:

@@ -79,13 +79,23 @@ def compare(
     return {name: Timing.from_samples(samples[name], calls[name]) for name in candidates}
 
 
-def peak_memory_bytes(fn: Callable[[], None]) -> int | None:
-    """Peak bytes the torch CPU allocator held beyond its level at the start of one call.
+def peak_memory_bytes(fn: Callable[[], None], device=None) -> int | None:
+    """Peak bytes the torch allocator of `device` (default: the CPU) held beyond its level
+    at the start of one call.
 
-    From the allocation events of torch.profiler (profile_memory=True), summed in time
-    order. None if this torch build does not expose them.
+    On the CPU: from the allocation events of torch.profiler (profile_memory=True), summed
+    in time order; None if this torch build does not expose them. On a CUDA device: the
+    caching allocator's own peak counter.
     """
+    import torch
     from torch.profiler import ProfilerActivity, profile
+
+    if device is not None and device.type == "cuda":
+        torch.cuda.synchronize(device)
+        start = torch.cuda.memory_allocated(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        fn()
+        return torch.cuda.max_memory_allocated(device) - start
 
     with _stderr_silenced(), profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
         fn()

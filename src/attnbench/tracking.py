@@ -305,10 +305,14 @@ def run_guard(client: MlflowClient, run_id: str, name: str) -> Iterator[None]:
     try:
         yield
     except BaseException as exc:
-        interrupted = isinstance(exc, (KeyboardInterrupt, runtime.Terminated))
-        unclosed = _close(client, run_id, RunStatus.KILLED if interrupted else RunStatus.FAILED, name)
-        if interrupted:
+        stop = runtime.interruption(exc)
+        if stop is not None:  # again: Lightning's teardown has put the raising handler back
+            runtime.ignore_interrupts()
+        unclosed = _close(client, run_id, RunStatus.FAILED if stop is None else RunStatus.KILLED, name)
+        if stop is exc:
             raise
+        if stop is not None:
+            raise stop from None
         if unclosed:
             raise TrackingError(unclosed) from None
         if store_failure(exc):

@@ -80,7 +80,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         4: lambda: lightning_section(params, ["bahdanau", "lstm"], fit_steps, fit_rounds),
         5: lambda: pinning_section(args.params, params.study.variants, params.data.train_lengths.max,
                                    params.train.batch_size, rounds, steps=10),
-        6: lambda: study_section(args.params, params.study.tasks[0], "lstm",
+        6: lambda: study_section(args.params, "lstm",
                                  max_steps=60 if quick else 300, rounds=2 if quick else 3,
                                  study_log=args.study_log),
         7: lambda: decoder_section(params, ["bahdanau", "hard"], params.data.train_lengths.max,

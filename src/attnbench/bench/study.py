@@ -1,7 +1,7 @@
 """Section 6: the study's own stages, serial against parallel, and what start-up costs.
 
-Runs the real train stage (`python -m attnbench.stages train`) of one variant with every
-seed of params.yaml, in a throwaway copy of the repository, once with runtime.workers 1
+Runs the real train stage (`python -m attnbench.stages train --variant V`: every task and
+seed of params.yaml), in a throwaway copy of the repository, once with runtime.workers 1
 and once with workers = the cores available, alternately. Each call is a whole stage
 process, start-up included, as `dvc repro` runs it. Then it times each stage module's
 imports alone, in fresh processes, and sets them beside the stage's wall time and beside
@@ -53,22 +53,24 @@ def _import_only(workspace: Path, module: str) -> None:
                    env=pipeline_env(workspace), check=True, stderr=subprocess.DEVNULL)
 
 
-def study_section(params_path: str, task: str, variant: str, max_steps: int, rounds: int,
+def study_section(params_path: str, variant: str, max_steps: int, rounds: int,
                   study_log: Path = REPRO_LOG) -> Report:
     """Wall time of the train stage with 1 worker vs every core, and imports per stage."""
     repo = Path.cwd()
     raw = yaml.safe_load(Path(params_path).read_text())
     raw["train"]["max_steps"] = max_steps
-    seeds = raw["study"]["seeds"]
-    cores = parallel.worker_count(None, len(seeds))
+    tasks, seeds = raw["study"]["tasks"], raw["study"]["seeds"]
+    jobs = len(tasks) * len(seeds)
+    cores = parallel.worker_count(None, jobs)
     with tempfile.TemporaryDirectory(prefix="attnbench-bench-") as tmp:
         workspace = make_workspace(repo, Path(tmp) / "repo", None)
         for workers in (1, cores):
             raw["runtime"]["workers"] = workers
             (workspace / f"params-{workers}.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
-        _stage(workspace, "prepare", "--task", task, "--params", "params-1.yaml")
+        for task in tasks:
+            _stage(workspace, "prepare", "--task", task, "--params", "params-1.yaml")
         train = {f"{w} worker{'s' * (w > 1)}": (lambda w=w: _stage(
-            workspace, "train", "--task", task, "--variant", variant, "--params", f"params-{w}.yaml"))
+            workspace, "train", "--variant", variant, "--params", f"params-{w}.yaml"))
             for w in (1, cores)}
         walls = compare(train, rounds=rounds, warmup=1)
         imports = compare({m: (lambda m=m: _import_only(workspace, m)) for m in STAGE_MODULES},
@@ -93,11 +95,11 @@ def study_section(params_path: str, task: str, variant: str, max_steps: int, rou
                          f"{imports[m].median * n / wall:.1%}" if m in imports else "?"]
                         for m, n in sorted(ran.items())]
     return Report(
-        title=f"6. Study stages: train@{task}-{variant}, {len(seeds)} seeds x {max_steps} steps, "
-              f"serial vs {cores} workers",
+        title=f"6. Study stages: train@{variant}, {len(tasks)} tasks x {len(seeds)} seeds x "
+              f"{max_steps} steps, serial vs {cores} workers",
         headline=(f"Serial / parallel wall time of the whole stage process: {times(speedup)} on "
-                  f"{cores} cores (target >= 1.8x on 2 cores; {len(seeds)} seeds on {cores} workers "
-                  f"allow at most {len(seeds) / -(-len(seeds) // cores):.2f}x). {share_line}"),
+                  f"{cores} cores (target >= 1.8x on 2 cores; {jobs} equal jobs on {cores} workers "
+                  f"allow at most {jobs / -(-jobs // cores):.2f}x). {share_line}"),
         headers=["stage process", "s med", "s min", "speedup", "import share"],
         rows=rows,
         notes=["Each call runs the real stage command in a fresh process (start-up included), as "

@@ -33,12 +33,13 @@ def stage_entry(main: Callable[[argparse.Namespace], None], parser: argparse.Arg
 
 
 def base_parser(description: str, per_variant: bool = False) -> argparse.ArgumentParser:
-    """--params; with per_variant, also the --task and --variant of one matrix item."""
+    """--params; with per_variant, also the --variant of a per-variant stage and an optional
+    --task that narrows it to one task (default: every task of the study)."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--params", default="params.yaml", help="study parameters (params.yaml)")
     if per_variant:
-        parser.add_argument("--task", required=True)
         parser.add_argument("--variant", required=True)
+        parser.add_argument("--task", help="one task only (default: every task in study.tasks)")
     return parser
 
 

@@ -19,9 +19,10 @@ from attnbench.stages import base_parser, stage_entry
 
 def main(args: argparse.Namespace) -> None:
     params = load_params(args.params)
-    runtime.setup_process(params.runtime.threads)
+    runtime.setup_process(params.runtime.threads, params.runtime.accelerator)
     c = params.cost
-    measured = cost.measure(params, params.study.variants, c.lengths, c.batch_size, c.rounds)
+    measured = cost.measure(params, params.study.variants, c.lengths, c.batch_size, c.rounds,
+                            device=runtime.device(params.runtime.accelerator))
     for name, rows in measured.items():
         print(f"cost {name}: " + ", ".join(f"L={r['length']} {r['step_s'] * 1e3:.1f} ms" for r in rows))
     summary = cost.summarise(params, measured)

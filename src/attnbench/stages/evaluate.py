@@ -1,6 +1,7 @@
-"""Stage `evaluate@{task}-{variant}`: greedy free-running decoding of the test set.
+"""Stage `evaluate@{variant}`: greedy free-running decoding of the test set of every task
+(or of one --task) with every seed's weights of one variant.
 
-Writes reports/eval/{task}/{variant}.json (accuracy per seed and length, plus the
+Writes reports/eval/{variant}/{task}.json (accuracy per seed and length, plus the
 attention weights of one fixed test example) and logs the accuracy-vs-length curve into
 the MLflow run that trained each weights file (metric step = sequence length).
 """
@@ -138,22 +139,26 @@ def main(args: argparse.Namespace) -> None:
     params = load_params(args.params)
     check_in_study(params, args)
     runtime.setup_process(params.runtime.threads)
-    examples = read_examples(paths.split_file(paths.data_dir(args.task), "test"))
-    seeds = params.study.seeds
+    tasks = [args.task] if args.task else list(params.study.tasks)
+    examples = {task: read_examples(paths.split_file(paths.data_dir(task), "test")) for task in tasks}
+    jobs = [(params, task, args.variant, seed, examples[task])
+            for task in tasks for seed in params.study.seeds]
     evaluated = parallel.run_jobs(
-        evaluate_seed, [(params, args.task, args.variant, seed, examples) for seed in seeds],
-        parallel.worker_count(params.runtime.workers, len(seeds)),
+        evaluate_seed, jobs, parallel.worker_count(params.runtime.workers, len(jobs)),
         first=functools.partial(tracking.ensure_experiment, params.tracking.experiment))
-    results, example_attention = [], None
-    for seed, (rows, attention) in zip(seeds, evaluated, strict=True):
-        results += [{"seed": seed, **row} for row in rows]
-        if attention is not None and example_attention is None:
-            example_attention = {**attention, "seed": seed}
-    write_json(
-        paths.evaluation(args.task, args.variant),
-        {"task": args.task, "variant": args.variant, "results": results,
-         "attention_example": example_attention},
-    )
+    for task in tasks:
+        results, example_attention = [], None
+        for (_, job_task, _, seed, _), (rows, attention) in zip(jobs, evaluated, strict=True):
+            if job_task != task:
+                continue
+            results += [{"seed": seed, **row} for row in rows]
+            if attention is not None and example_attention is None:
+                example_attention = {**attention, "seed": seed}
+        write_json(
+            paths.evaluation(task, args.variant),
+            {"task": task, "variant": args.variant, "results": results,
+             "attention_example": example_attention},
+        )
 
 
 parser = base_parser(__doc__, per_variant=True)

@@ -1,8 +1,8 @@
-"""Stage `train@{task}-{variant}`: every seed of one (task, variant), side by side on
-`runtime.workers` processes (parallel.run_jobs).
+"""Stage `train@{variant}`: every task and seed of one variant (or of one --task), side by
+side on `runtime.workers` processes (parallel.run_jobs).
 
-Writes models/{task}/{variant}/seed{n}.pt (plain state_dicts) and the training curves to
-reports/train/{task}/{variant}.json; records each seed as one MLflow run.
+Writes models/{variant}/{task}/seed{n}.pt (plain state_dicts) and the training curves to
+reports/train/{variant}/{task}.json; records each seed as one MLflow run.
 """
 
 from __future__ import annotations
@@ -71,21 +71,25 @@ def train_seed(params: Params, task: str, variant: str, seed: int,
 def main(args: argparse.Namespace) -> None:
     params = load_params(args.params)
     check_in_study(params, args)
-    runtime.setup_process(params.runtime.threads)
-    data_dir = paths.data_dir(args.task)
+    runtime.setup_process(params.runtime.threads, params.runtime.accelerator)
+    tasks = [args.task] if args.task else list(params.study.tasks)
     # read once, and before any run is created, so that a bad file fails first
-    splits = {split: read_split(paths.split_file(data_dir, split)) for split in ("train", "val")}
-    seeds = params.study.seeds
-    workers = parallel.worker_count(params.runtime.workers, len(seeds))
+    splits = {task: {split: read_split(paths.split_file(paths.data_dir(task), split))
+                     for split in ("train", "val")} for task in tasks}
+    jobs = [(params, task, args.variant, seed, splits[task])
+            for task in tasks for seed in params.study.seeds]
+    workers = parallel.worker_count(params.runtime.workers, len(jobs))
     with quiet_lightning(info=runtime.is_terminal()):
         trained = parallel.run_jobs(
-            train_seed, [(params, args.task, args.variant, seed, splits) for seed in seeds], workers,
+            train_seed, jobs, workers,
             first=functools.partial(tracking.ensure_experiment, params.tracking.experiment))
-    curves, parameters = [curve for curve, _ in trained], trained[0][1]
-    write_json(
-        paths.train_curves(args.task, args.variant),
-        {"task": args.task, "variant": args.variant, "curves": curves, "parameters": parameters},
-    )
+    for task in tasks:
+        mine = [result for job, result in zip(jobs, trained, strict=True) if job[1] == task]
+        write_json(
+            paths.train_curves(task, args.variant),
+            {"task": task, "variant": args.variant, "curves": [curve for curve, _ in mine],
+             "parameters": mine[0][1]},
+        )
 
 
 parser = base_parser(__doc__, per_variant=True)
