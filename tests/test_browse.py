@@ -44,7 +44,7 @@ def test_each_task_gets_a_saved_accuracy_view_grouped_by_variant(tmp_path, monke
         tracking.create_run(client, study, f"{task}/lstm/0", tags)
     tracking.create_run(client, study, "report", tracking.base_tags("report"))
     links = share_accuracy_views(tmp_path / "mlflow.db", "http://127.0.0.1:5000")
-    assert links == [f"attnbench, {task}: http://127.0.0.1:5000/#/experiments/{study}?workflowType="
+    assert links == [f"attnbench, {task}: http://127.0.0.1:5000/#/experiments/{study}/runs?workflowType="
                      f"machine_learning&compareRunsMode=CHART&viewStateShareKey=attnbench-{task}"
                      for task in ("copy", "reverse")]
     tags = client.get_experiment(study).tags
@@ -53,7 +53,9 @@ def test_each_task_gets_a_saved_accuracy_view_grouped_by_variant(tmp_path, monke
     assert view["groupBy"]["groupByKeys"] == [{"mode": "tag", "groupByData": tracking.TAG_VARIANT}]
     assert view["searchFilter"] == (f"tags.{tracking.TAG_TASK} = 'copy' and "
                                     f"tags.`{tracking.TAG_KIND}` = 'train'")
-    assert view["chartsSearchFilter"] == "test/seq_acc"
+    [chart] = view["compareRunCharts"]
+    assert (chart["type"], chart["metricKey"], chart["xAxisKey"]) == ("LINE", "test/seq_acc", "step")
+    assert chart["metricSectionId"] == view["compareRunSections"][0]["uuid"]
     before = dict(tags)
     share_accuracy_views(tmp_path / "mlflow.db", "http://127.0.0.1:5000")  # again: same tags
     assert client.get_experiment(study).tags == before

@@ -47,19 +47,39 @@ def experiment_links(store: Path, base: str) -> list[str]:
     return [f"{name}: {base}/#/experiments/{eid}?{RUNS_TABLE}" for eid, name in experiments(store)]
 
 
+ACCURACY_SECTION = "attnbench-accuracy"
+
+
 def accuracy_view(task: str) -> dict:
-    """The UI state that shows one task's accuracy-vs-length curves, grouped by variant:
-    search facets and UI-state fields as MLflow 3.17's experiment page names them."""
+    """The UI state that shows one task's accuracy-vs-length curves, grouped by variant (the
+    mean over seeds, with a min-max band): search facets, UI state and one line chart, as
+    MLflow 3.17's experiment page names them."""
+    chart = {  # a line chart of test/seq_acc against its step, the sequence length
+        "uuid": f"{ACCURACY_SECTION}-chart", "type": "LINE", "metricSectionId": ACCURACY_SECTION,
+        "deleted": False, "isGenerated": False, "runsCountToCompare": 100,
+        "displayName": f"{task}: exact-match accuracy (test/seq_acc) against sequence length",
+        "metricKey": "test/seq_acc", "selectedMetricKeys": ["test/seq_acc"],
+        "xAxisKey": "step", "xAxisScaleType": "linear", "scaleType": "linear",
+        "selectedXAxisMetricKey": "", "yAxisKey": "metric", "yAxisExpressions": [],
+        "lineSmoothness": 0, "ignoreOutliers": False,
+        "useGlobalXaxisKey": False, "useGlobalLineSmoothing": False,
+        "range": {"xMin": None, "xMax": None, "yMin": None, "yMax": None},
+    }
     return {
         "searchFilter": f"tags.task = '{task}' and tags.`attnbench.kind` = 'train'",  # tracking.TAG_*
-        "orderByKey": "attributes.run_name", "orderByAsc": True,
+        "orderByKey": "attributes.start_time", "orderByAsc": False,
         "startTime": "ALL", "lifecycleFilter": "Active", "modelVersionFilter": "All Runs",
         "datasetsFilter": [],
         "groupBy": {"aggregateFunction": "average",
                     "groupByKeys": [{"mode": "tag", "groupByData": "variant"}]},  # TAG_VARIANT
         "useGroupedValuesInCharts": True,
         "runsHiddenMode": "SHOW_ALL",
-        "chartsSearchFilter": "test/seq_acc",
+        "compareRunCharts": [chart],
+        "compareRunSections": [{"uuid": ACCURACY_SECTION, "name": "accuracy against length",
+                                "display": True, "isReordered": False, "deleted": False,
+                                "isGenerated": False}],
+        "isAccordionReordered": True,
+        "chartsSearchFilter": "test/seq_acc",  # the sections MLflow adds for other metrics stay hidden
         "hideEmptyCharts": True,
     }
 
@@ -78,7 +98,7 @@ def share_accuracy_views(store: Path, base: str) -> list[str]:
         for task in sorted(tasks):
             key = f"attnbench-{task}"
             client.set_experiment_tag(eid, SHARED_VIEW_TAG + key, json.dumps(accuracy_view(task)))
-            links.append(f"{name}, {task}: {base}/#/experiments/{eid}?{RUNS_TABLE}"
+            links.append(f"{name}, {task}: {base}/#/experiments/{eid}/runs?{RUNS_TABLE}"
                          f"&compareRunsMode=CHART&viewStateShareKey={key}")
     return links
 
