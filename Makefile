@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]' 2>&1 \
 		| grep -v "is ignored: it is neither a file nor a directory" || true
-	$(BIN)/python -c "import attnbench, torch, pytorch_lightning, mlflow, dvc, pytest"
+	$(BIN)/python -c "import attnbench, torch, pytorch_lightning, mlflow, dvc, pytest, rapidfuzz; from attnbench import g2p; g2p.read_lexicon()"
 	touch $(STAMP)
 
 # The accuracy study (byte-for-byte reproducible), then the machine-dependent cost curves.

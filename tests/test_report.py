@@ -26,7 +26,7 @@ def rows_for(accuracy):
     return [
         {"task": "copy", "variant": v, "seed": s, "length": n,
          "split": "in_distribution" if n <= 6 else "extrapolation", "n": 8,
-         "seq_acc": accuracy(v, s, n), "tok_acc": accuracy(v, s, n)}
+         "seq_acc": accuracy(v, s, n), "tok_acc": accuracy(v, s, n), "per": 1 - accuracy(v, s, n)}
         for v in ("lstm", "bahdanau") for s in (0, 1, 2) for n in range(3, 9)
     ]
 

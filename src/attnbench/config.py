@@ -24,7 +24,7 @@ from pydantic import (
 from attnbench.attention.kinds import AFTER_STEP, KINDS
 from attnbench.attention.mechanism import HARD, LOCAL, RECURRENT, Mechanism, self_attention
 from attnbench.errors import ConfigError
-from attnbench.tasks import TASKS
+from attnbench.tasks import KNOWN_TASKS
 
 NO_ATTENTION = "none"
 YAML_EXPONENT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
@@ -100,8 +100,8 @@ class StudyConfig(Section):
     @classmethod
     def _known_tasks(cls, tasks: list[str]) -> list[str]:
         for task in tasks:
-            if task not in TASKS:
-                raise ValueError(f"unknown task {task!r} (known: {', '.join(TASKS)})")
+            if task not in KNOWN_TASKS:
+                raise ValueError(f"unknown task {task!r} (known: {', '.join(KNOWN_TASKS)})")
         return tasks
 
     @field_validator("tasks", "variants", "seeds")
@@ -222,6 +222,36 @@ class TrainConfig(Section):
     val_every_n_steps: PositiveInt
 
 
+class DataOverrides(Section):
+    """A task's own data sizes and lengths; unset fields keep `data`'s."""
+
+    train_lengths: LengthRange | None = None
+    test_max_length: PositiveInt | None = None
+    n_train: PositiveInt | None = None
+    n_val: PositiveInt | None = None
+    n_test_per_length: PositiveInt | None = None
+
+
+class TrainOverrides(Section):
+    """A task's own training budget, the same for every variant of the task."""
+
+    max_steps: PositiveInt | None = None
+    val_every_n_steps: PositiveInt | None = None
+
+
+class ModelOverrides(Section):
+    embed_dim: PositiveInt | None = None
+    hidden_dim: PositiveInt | None = None
+
+
+class TaskSettings(Section):
+    """per_task.<task>: what differs for one task from the study-wide sections."""
+
+    data: DataOverrides = DataOverrides()
+    train: TrainOverrides = TrainOverrides()
+    model: ModelOverrides = ModelOverrides()
+
+
 class CostConfig(Section):
     """The benchmark of training cost against length (machine-dependent outputs)."""
 
@@ -245,6 +275,7 @@ class Params(Section):
     model: ModelConfig
     variants: dict[str, VariantConfig] = Field(min_length=1)
     train: TrainConfig
+    per_task: dict[str, TaskSettings] = {}
     cost: CostConfig = CostConfig()
 
     @model_validator(mode="after")
@@ -266,7 +297,32 @@ class Params(Section):
                     f"study.variants: unknown variant {name!r} "
                     f"(defined under variants: {', '.join(self.variants)})"
                 )
+        for task in self.per_task:
+            if task not in KNOWN_TASKS:
+                raise ValueError(f"per_task: unknown task {task!r} (known: {', '.join(KNOWN_TASKS)})")
+            try:
+                merged = self.for_task(task)
+            except ValidationError as exc:
+                raise ValueError(f"per_task.{task}: {exc.errors()[0]['msg'].removeprefix('Value error, ')}") from None
+            if merged.train.batch_size > merged.data.n_train:
+                raise ValueError(f"per_task.{task}: train.batch_size ({merged.train.batch_size}) exceeds "
+                                 f"its n_train ({merged.data.n_train})")
         return self
+
+    def for_task(self, task: str) -> Params:
+        """These params with `per_task.<task>`'s settings in place of the study-wide ones:
+        what every stage uses for that task (data, budget and model size)."""
+        settings = self.per_task.get(task)
+        if settings is None:
+            return self
+
+        def merged(section: Section, overrides: Section) -> Section:
+            changes = overrides.model_dump(exclude_none=True)
+            return type(section).model_validate({**section.model_dump(), **changes})
+
+        return self.model_copy(update={"data": merged(self.data, settings.data),
+                                       "train": merged(self.train, settings.train),
+                                       "model": merged(self.model, settings.model)})
 
     def variant(self, name: str) -> VariantConfig:
         if name not in self.variants:

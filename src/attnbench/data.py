@@ -1,11 +1,13 @@
 """Prepared data files and padding (the LightningDataModule is in datamodule.py).
 
 Each split is a TSV file with the header `split<TAB>source<TAB>target`; sequences are
-space-separated token ids. Plain text keeps the files byte-stable and readable.
+space-separated token ids. Plain text keeps the files byte-stable and readable. The task's
+symbols for those ids sit beside them in vocab.json: {"source": [...], "target": [...]}.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,9 +16,35 @@ from torch import Tensor
 
 from attnbench.artifacts import md5_bytes
 from attnbench.errors import DataFileError
-from attnbench.tasks import EOS, PAD, SOS, Example
+from attnbench.tasks import EOS, PAD, SOS, Example, Vocabulary
 
 HEADER = "split\tsource\ttarget"
+VOCABULARY = "vocab.json"
+
+
+def write_vocabulary(folder: Path, vocab: Vocabulary) -> None:
+    path = Path(folder) / VOCABULARY
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = [f' "{side}": {json.dumps(list(symbols))}' for side, symbols in
+             (("source", vocab.source), ("target", vocab.target))]
+    path.write_text("{\n" + ",\n".join(lines) + "\n}\n")
+
+
+def read_vocabulary(folder: str | Path) -> Vocabulary:
+    """The task's symbols; a missing or malformed file is named."""
+    path = Path(folder) / VOCABULARY
+    try:
+        raw = json.loads(path.read_text())
+        vocab = Vocabulary(tuple(raw["source"]), tuple(raw["target"]))
+    except FileNotFoundError:
+        raise DataFileError(f"{path}: vocabulary file not found (run `dvc repro` to prepare the data)") from None
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
+        raise DataFileError(f"{path}: corrupt vocabulary file ({type(exc).__name__}: {exc})") from None
+    if not vocab.source or not vocab.target or not all(
+            isinstance(symbol, str) for symbol in (*vocab.source, *vocab.target)):
+        raise DataFileError(f"{path}: corrupt vocabulary file (expected two non-empty lists of symbols)")
+    return vocab
+
 def write_examples(path: Path, examples: list[Example]) -> None:
     lines = [HEADER]
     for ex in examples:

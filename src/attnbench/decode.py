@@ -45,6 +45,24 @@ class Scores:
     seq_correct: Tensor  # (B,) bool: the whole output, EOS included, equals the target
     tok_correct: Tensor  # (B,) int: target positions (EOS included) predicted right
     tok_total: Tensor  # (B,) int: target length including EOS
+    edits: Tensor  # (B,) int: Levenshtein distance of the output to the target, EOS excluded
+    ref_total: Tensor  # (B,) int: target length without EOS (PER's denominator)
+
+
+def symbols_before_eos(row: Tensor) -> list[int]:
+    """The ids a decoder emitted before its first EOS (all of them if it never stopped)."""
+    ids = row.tolist()
+    return ids[: ids.index(EOS)] if EOS in ids else [i for i in ids if i != PAD]
+
+
+def edit_distances(pred: Tensor, target: Tensor) -> Tensor:
+    """(B,) Levenshtein distance (insertions, deletions, substitutions, each 1) between each
+    predicted and target sequence, both cut at their first EOS: the numerator of the
+    phoneme error rate, PER = sum of distances / sum of reference lengths."""
+    from rapidfuzz.distance import Levenshtein
+
+    return torch.tensor([Levenshtein.distance(symbols_before_eos(p), symbols_before_eos(t))
+                         for p, t in zip(pred, target)], dtype=torch.long)
 
 
 def score(pred: Tensor, target: Tensor) -> Scores:
@@ -61,4 +79,6 @@ def score(pred: Tensor, target: Tensor) -> Scores:
         seq_correct=(pred == target).all(dim=1),
         tok_correct=((pred == target) & real).sum(dim=1),
         tok_total=real.sum(dim=1),
+        edits=edit_distances(pred, target),
+        ref_total=(real & (target != EOS)).sum(dim=1),
     )

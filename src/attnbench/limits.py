@@ -28,7 +28,7 @@ LONGEST_RUN_S = 30 * 24 * 3600  # a study that cannot finish within 30 days is r
 def parameter_count(params: Params, name: str) -> int:
     """A lower bound on the variant's trainable parameters, from the layers' formulas."""
     variant, e, h = params.variants[name], params.model.embed_dim, params.model.hidden_dim
-    v = vocab_total(params.data.vocab_size)
+    v = vocab_total(params.data.vocab_size)  # a lower bound: g2p's larger tables are not counted
     if isinstance(variant, TransformerVariant):
         attention = 4 * h * h + 4 * h  # W_q, W_k, W_v, W_o with biases
         feed_forward = 2 * h * variant.ff_dim + variant.ff_dim + h
@@ -54,12 +54,14 @@ def physical_memory() -> int:
 
 
 def check_fits(params: Params, root: Path = Path(".")) -> None:
-    """ConfigError, with the estimate, if the study cannot fit or finish on this machine."""
-    largest = max(params.study.variants, key=lambda name: parameter_count(params, name))
-    n_params = parameter_count(params, largest)
+    """ConfigError, with the estimate, if the study cannot fit or finish on this machine.
+    Each task counts with its own settings (per_task)."""
+    tasks = [params.for_task(task) for task in params.study.tasks]
+    largest, n_params = max(((name, parameter_count(p, name)) for p in tasks for name in params.study.variants),
+                            key=lambda pair: pair[1])
     workers = params.runtime.workers or len(os.sched_getaffinity(0))
     workers = min(workers, len(params.study.tasks) * len(params.study.seeds))  # jobs per stage
-    memory, tokens = physical_memory(), test_tokens(params)
+    memory, tokens = physical_memory(), max(test_tokens(p) for p in tasks)
     need = workers * n_params * BYTES_PER_TRAINED_PARAMETER + 8 * tokens
     if need > memory:
         raise ConfigError(
@@ -72,12 +74,11 @@ def check_fits(params: Params, root: Path = Path(".")) -> None:
         raise ConfigError(
             f"params.yaml: data needs at least {2 * tokens * len(params.study.tasks) / 2**30:,.1f} GiB "
             f"of disk ({tokens:,} tokens per task); {disk / 2**30:.1f} GiB free (data sizes too large)")
-    t = params.train
-    flops = sum(6 * parameter_count(params, name) * t.batch_size * (params.data.train_lengths.min + 1)
-                for name in params.study.variants) * t.max_steps * len(params.study.seeds)
-    seconds = flops * len(params.study.tasks) / (PEAK_FLOPS_PER_CORE * len(os.sched_getaffinity(0)))
+    flops = sum(6 * parameter_count(p, name) * p.train.batch_size * (p.data.train_lengths.min + 1)
+                * p.train.max_steps for p in tasks for name in params.study.variants) * len(params.study.seeds)
+    seconds = flops / (PEAK_FLOPS_PER_CORE * len(os.sched_getaffinity(0)))
     if seconds > LONGEST_RUN_S:
         raise ConfigError(
             f"params.yaml: training would take at least {seconds / 86400:,.0f} days on this machine "
-            f"({flops * len(params.study.tasks):.1e} floating-point operations at most "
+            f"({flops:.1e} floating-point operations at most "
             f"{PEAK_FLOPS_PER_CORE:.0e}/s per core); train.max_steps or the model too large")

@@ -1,7 +1,9 @@
-"""Pure, seeded sequence tasks over a small vocabulary.
+"""The study's tasks, and pure, seeded generation of the synthetic ones.
 
-Token ids: PAD=0, SOS=1, EOS=2, then `vocab_size` content symbols 3 .. vocab_size+2.
-A source is a tuple of symbols; its target is task(source) followed by EOS.
+Token ids: PAD=0, SOS=1, EOS=2, then the content symbols from 3 on. A task's `Vocabulary`
+lists its symbols: the synthetic tasks (copy, reverse, sort) share `vocab_size` symbols
+between source and target; `g2p` (g2p.py) reads letters and phonemes from CMUdict.
+A source is a tuple of ids; its target is task(source) followed by EOS.
 """
 
 from __future__ import annotations
@@ -32,11 +34,61 @@ def sort(source: Sequence) -> Sequence:
 
 
 TASKS: dict[str, Callable[[Sequence], Sequence]] = {"copy": copy, "reverse": reverse, "sort": sort}
+G2P = "g2p"  # grapheme-to-phoneme conversion on CMUdict (g2p.py): real words, not generated
+KNOWN_TASKS = (*TASKS, G2P)
 
 
 def vocab_total(vocab_size: int) -> int:
     """Number of embedding rows: the special tokens plus the content symbols."""
     return FIRST_SYMBOL + vocab_size
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    """A task's content symbols, in id order from FIRST_SYMBOL: the source's and the
+    target's. Equal lists mean one shared embedding table (the synthetic tasks)."""
+
+    source: tuple[str, ...]
+    target: tuple[str, ...]
+
+    @property
+    def shared(self) -> bool:
+        return self.source == self.target
+
+    @property
+    def source_size(self) -> int:
+        """Source ids, the special tokens included."""
+        return FIRST_SYMBOL + len(self.source)
+
+    @property
+    def target_size(self) -> int:
+        """Target ids (the output layer's width), the special tokens included."""
+        return FIRST_SYMBOL + len(self.target)
+
+    def source_ids(self, symbols) -> Sequence:
+        return tuple(FIRST_SYMBOL + self.source.index(symbol) for symbol in symbols)
+
+    def target_ids(self, symbols) -> Sequence:
+        return tuple(FIRST_SYMBOL + self.target.index(symbol) for symbol in symbols)
+
+    def source_symbols(self, ids) -> list[str]:
+        return [_symbol(self.source, i) for i in ids]
+
+    def target_symbols(self, ids) -> list[str]:
+        return [_symbol(self.target, i) for i in ids]
+
+
+SPECIAL_NAMES = {PAD: "<pad>", SOS: "<s>", EOS: "</s>"}
+
+
+def _symbol(symbols: tuple[str, ...], token: int) -> str:
+    return SPECIAL_NAMES.get(token) or symbols[token - FIRST_SYMBOL]
+
+
+def synthetic_vocabulary(vocab_size: int) -> Vocabulary:
+    """The synthetic tasks' symbols, named by their ids, shared by source and target."""
+    symbols = tuple(str(FIRST_SYMBOL + i) for i in range(vocab_size))
+    return Vocabulary(symbols, symbols)
 
 
 @dataclass(frozen=True)

@@ -12,20 +12,28 @@ from attnbench import numerics
 from attnbench.attention.registry import build_attention
 from attnbench.config import NO_ATTENTION, ModelConfig, RNNVariant, TransformerVariant
 from attnbench.models.rnn_seq2seq import RNNSeq2Seq
+from attnbench.tasks import Vocabulary
 
 numerics.configure_torch()
 
 
-def build_model(variant: RNNVariant | TransformerVariant, sizes: ModelConfig, vocab_size: int) -> nn.Module:
-    """vocab_size counts every token id, specials included (tasks.vocab_total)."""
+def build_model(variant: RNNVariant | TransformerVariant, sizes: ModelConfig, vocab_size: int,
+                target_vocab_size: int | None = None) -> nn.Module:
+    """vocab_size counts every source token id, specials included (tasks.vocab_total);
+    target_vocab_size the target's, for a task whose targets have symbols of their own."""
     if isinstance(variant, TransformerVariant):
         from attnbench.models.transformer import TransformerSeq2Seq
 
         return TransformerSeq2Seq(vocab_size, sizes.hidden_dim, variant.heads, variant.layers,
-                                  variant.ff_dim, variant.window)
+                                  variant.ff_dim, variant.window, target_vocab_size)
     attention = None if variant.attention == NO_ATTENTION else build_attention(variant, sizes.hidden_dim)
     return RNNSeq2Seq(vocab_size, sizes.embed_dim, sizes.hidden_dim, variant.cell, attention,
-                      input_feeding=variant.input_feeding)
+                      input_feeding=variant.input_feeding, target_vocab_size=target_vocab_size)
 
 
-__all__ = ["RNNSeq2Seq", "build_model"]
+def build_for_task(variant: RNNVariant | TransformerVariant, sizes: ModelConfig, vocab: Vocabulary) -> nn.Module:
+    """The network for a task's vocabulary: one shared table, or a source and a target one."""
+    return build_model(variant, sizes, vocab.source_size, None if vocab.shared else vocab.target_size)
+
+
+__all__ = ["RNNSeq2Seq", "build_for_task", "build_model"]

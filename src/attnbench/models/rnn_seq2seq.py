@@ -79,7 +79,10 @@ class RNNSeq2Seq(nn.Module):
         cell: str,
         attention: Attention | None,
         input_feeding: bool = False,
+        target_vocab_size: int | None = None,
     ):
+        """vocab_size counts the source's ids; target_vocab_size the target's where the task
+        has symbols of its own there (g2p's phonemes), None where both share one table."""
         super().__init__()
         self.luong = attention is not None and attention.placement == "after_step"
         if input_feeding and not self.luong:
@@ -87,6 +90,9 @@ class RNNSeq2Seq(nn.Module):
         self.input_feeding = input_feeding
         rnn = RNN_CLASSES[cell]
         self.embed = nn.Embedding(vocab_size, embed_dim, padding_idx=PAD)
+        self.target_embed = (None if target_vocab_size is None
+                             else nn.Embedding(target_vocab_size, embed_dim, padding_idx=PAD))
+        outputs = vocab_size if target_vocab_size is None else target_vocab_size
         self.encoder = rnn(embed_dim, hidden_dim, batch_first=True)
         fed = hidden_dim if (not self.luong or input_feeding) else 0
         self.decoder = rnn(embed_dim + fed, hidden_dim, batch_first=True)
@@ -94,9 +100,9 @@ class RNNSeq2Seq(nn.Module):
         self.attention = attention
         if self.luong:
             self.W_c = nn.Linear(2 * hidden_dim, hidden_dim, bias=False)
-            self.out = nn.Linear(hidden_dim, vocab_size)  # W_s
+            self.out = nn.Linear(hidden_dim, outputs)  # W_s
         else:
-            self.out = nn.Linear(2 * hidden_dim, vocab_size)  # W_o
+            self.out = nn.Linear(2 * hidden_dim, outputs)  # W_o
 
     @property
     def mechanism(self) -> Mechanism:
@@ -107,6 +113,10 @@ class RNNSeq2Seq(nn.Module):
         """True when teacher forcing runs every decoder position in one call: the context
         does not depend on the previous step (fixed context; Luong without input feeding)."""
         return self.attention is None or (self.luong and not self.input_feeding)
+
+    def embed_target(self, tokens: Tensor) -> Tensor:
+        """E y: target ids (...) -> (..., E), in the source's table where the two share it."""
+        return (self.embed if self.target_embed is None else self.target_embed)(tokens)
 
     # ---- encoder ------------------------------------------------------------------
     def encode(self, src: Tensor) -> Encoded:
@@ -162,14 +172,14 @@ class RNNSeq2Seq(nn.Module):
             context, weights = att.context[:, 0], att.weights[:, 0]  # (B, H), (B, S)
             log_prob = None if att.log_prob is None else att.log_prob[:, 0]  # (B,)
             entropy = None if att.entropy is None else att.entropy[:, 0]  # (B,)
-        inputs = torch.cat([self.embed(prev_tokens), context], dim=-1)  # (B, E+H)
+        inputs = torch.cat([self.embed_target(prev_tokens), context], dim=-1)  # (B, E+H)
         rnn_state = self.decoder_step(inputs, state.rnn)
         logits = self.out(torch.cat([hidden_of(rnn_state), context], dim=-1))  # (B, V)
         return StepOutput(logits, DecoderState(rnn_state, state.step + 1, None), weights,
                           log_prob, entropy)
 
     def _luong_step(self, prev_tokens, state: DecoderState, encoded: Encoded) -> StepOutput:
-        inputs = self.embed(prev_tokens)  # (B, E)
+        inputs = self.embed_target(prev_tokens)  # (B, E)
         if self.input_feeding:
             inputs = torch.cat([inputs, state.feed], dim=-1)  # (B, E+H)
         rnn_state = self.decoder_step(inputs, state.rnn)
@@ -208,12 +218,12 @@ class RNNSeq2Seq(nn.Module):
     def _forward_fixed_context(self, encoded: Encoded, tgt_in: Tensor) -> Seq2SeqOutput:
         steps = tgt_in.size(1)
         context = top_hidden(encoded.final)[:, None, :].expand(-1, steps, -1)  # (B, T, H)
-        inputs = torch.cat([self.embed(tgt_in), context], dim=-1)  # (B, T, E+H)
+        inputs = torch.cat([self.embed_target(tgt_in), context], dim=-1)  # (B, T, E+H)
         output, _ = self.decoder(inputs, encoded.final)  # (B, T, H)
         return Seq2SeqOutput(self.out(torch.cat([output, context], dim=-1)), None)
 
     def _forward_luong_batched(self, encoded: Encoded, tgt_in: Tensor) -> Seq2SeqOutput:
-        output, _ = self.decoder(self.embed(tgt_in), encoded.final)  # (B, T, H): every h_t
+        output, _ = self.decoder(self.embed_target(tgt_in), encoded.final)  # (B, T, H): every h_t
         att = self.attend(output, encoded, self._positions(encoded, 0, tgt_in.size(1)))
         h_tilde = torch.tanh(self.W_c(torch.cat([att.context, output], dim=-1)))  # (B, T, H)
         return Seq2SeqOutput(self.out(h_tilde), att.weights)

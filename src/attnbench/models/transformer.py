@@ -197,6 +197,15 @@ def causal_allow_mask(length: int, device: torch.device | None = None) -> Tensor
     return torch.ones(length, length, dtype=torch.bool, device=device).tril()[None]  # (1, T, T)
 
 
+def token_embedding(vocab_size: int, dim: int) -> nn.Embedding:
+    """E with std 1/sqrt(d), so that sqrt(d) E y has unit scale like PE; PAD's row is 0."""
+    table = nn.Embedding(vocab_size, dim, padding_idx=PAD)
+    with torch.no_grad():
+        nn.init.normal_(table.weight, std=dim**-0.5)
+        table.weight[PAD].zero_()
+    return table
+
+
 @dataclass
 class TransformerEncoded:
     memory: Tensor  # (B, S, D) encoder output: keys and values of cross-attention
@@ -212,22 +221,23 @@ class TransformerSeq2Seq(nn.Module):
     """
 
     def __init__(
-        self, vocab_size: int, dim: int, heads: int, layers: int, ff_dim: int, window: int | None
+        self, vocab_size: int, dim: int, heads: int, layers: int, ff_dim: int, window: int | None,
+        target_vocab_size: int | None = None,
     ):
+        """vocab_size counts the source's ids; target_vocab_size the target's where the task
+        has symbols of its own there (g2p's phonemes), None where both share one table."""
         super().__init__()
         assert dim % 2 == 0, f"sinusoidal positions need an even dim, got {dim}"
         assert window is None or window >= 0, f"window must be >= 0 or None, got {window}"
         self.dim = dim
         self.window = window
-        self.embed = nn.Embedding(vocab_size, dim, padding_idx=PAD)
-        with torch.no_grad():  # std 1/sqrt(d), so sqrt(d) E y has unit scale like PE
-            nn.init.normal_(self.embed.weight, std=dim**-0.5)
-            self.embed.weight[PAD].zero_()
+        self.embed = token_embedding(vocab_size, dim)
+        self.target_embed = None if target_vocab_size is None else token_embedding(target_vocab_size, dim)
         self.encoder_layers = nn.ModuleList(EncoderLayer(dim, heads, ff_dim) for _ in range(layers))
         self.encoder_norm = nn.LayerNorm(dim)
         self.decoder_layers = nn.ModuleList(DecoderLayer(dim, heads, ff_dim) for _ in range(layers))
         self.decoder_norm = nn.LayerNorm(dim)
-        self.out = nn.Linear(dim, vocab_size)
+        self.out = nn.Linear(dim, vocab_size if target_vocab_size is None else target_vocab_size)
 
     @property
     def mechanism(self) -> Mechanism:
@@ -235,16 +245,16 @@ class TransformerSeq2Seq(nn.Module):
 
     parallel_teacher_forcing = True  # one causal pass over the whole target
 
-    def embed_tokens(self, tokens: Tensor) -> Tensor:
+    def embed_tokens(self, tokens: Tensor, table: nn.Embedding) -> Tensor:
         """x_0 = sqrt(d) E y + PE, tokens (B, T) -> (B, T, D)."""
         pe = sinusoidal_positions(tokens.size(1), self.dim, tokens.device)  # (T, D)
-        return self.embed(tokens) * math.sqrt(self.dim) + pe  # (B, T, D)
+        return table(tokens) * math.sqrt(self.dim) + pe  # (B, T, D)
 
     def encode(self, src: Tensor) -> TransformerEncoded:
         """src (B, S) token ids, right-padded with PAD."""
         keep_mask = src != PAD  # (B, S)
         allow = encoder_allow_mask(keep_mask, self.window)  # (B, S, S)
-        x = self.embed_tokens(src)  # (B, S, D)
+        x = self.embed_tokens(src, self.embed)  # (B, S, D)
         for layer in self.encoder_layers:
             x = layer(x, allow)  # (B, S, D)
         return TransformerEncoded(self.encoder_norm(x), keep_mask)  # memory (B, S, D)
@@ -256,7 +266,7 @@ class TransformerSeq2Seq(nn.Module):
         last layer's cross-attention weights averaged over heads (B, T, S)."""
         self_allow = causal_allow_mask(tgt.size(1), tgt.device)  # (1, T, T)
         cross_allow = encoded.keep_mask[:, None, :]  # (B, 1, S)
-        x = self.embed_tokens(tgt)  # (B, T, D)
+        x = self.embed_tokens(tgt, self.embed if self.target_embed is None else self.target_embed)  # (B, T, D)
         weights = None
         last = len(self.decoder_layers) - 1
         for i, layer in enumerate(self.decoder_layers):

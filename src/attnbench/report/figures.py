@@ -44,8 +44,9 @@ def task_panels(tasks: list[str]) -> tuple[plt.Figure, list[plt.Axes]]:
 
 
 def accuracy_by_length(curves: dict[tuple[str, str], Curve], tasks: list[str],
-                       variants: list[str], longest_trained: int, path: Path) -> None:
-    """Exact-match accuracy vs length, one panel per task: mean over seeds, 95% band."""
+                       variants: list[str], longest_trained: dict[str, int], path: Path) -> None:
+    """Exact-match accuracy vs length, one panel per task: mean over seeds, 95% band; a
+    dotted line after each task's longest training length."""
     styles = variant_styles(variants)
     fig, axes = task_panels(tasks)
     for ax, task in zip(axes, tasks):
@@ -55,8 +56,8 @@ def accuracy_by_length(curves: dict[tuple[str, str], Curve], tasks: list[str],
                     linewidth=1.2, label=variant, **styles[variant])
             ax.fill_between(curve.lengths, [iv.low for iv in curve.seq_acc],
                             [iv.high for iv in curve.seq_acc], color=styles[variant]["color"], alpha=0.12)
-        ax.axvline(longest_trained + 0.5, color="grey", linestyle=":", linewidth=1)
-        ax.text(longest_trained + 0.7, 0.98, "extrapolation", color="grey", va="top", fontsize=8)
+        ax.axvline(longest_trained[task] + 0.5, color="grey", linestyle=":", linewidth=1)
+        ax.text(longest_trained[task] + 0.7, 0.98, "extrapolation", color="grey", va="top", fontsize=8)
         ax.set(title=task, xlabel="sequence length", ylabel="exact-match accuracy", ylim=(-0.02, 1.02))
         ax.grid(alpha=0.3)
     save_with_legend(fig, axes, len(variants), path)
@@ -67,8 +68,8 @@ def heatmap(ax: plt.Axes, example: dict, title: str) -> matplotlib.image.AxesIma
     weights = example["weights"]  # (T, S)
     image = ax.imshow(weights, cmap="viridis", vmin=0.0, vmax=1.0, aspect="auto")
     correct = example["prediction"] == example["target"]
-    ax.set_xticks(range(len(example["source"])), [str(t) for t in example["source"]], fontsize=6)
-    ax.set_yticks(range(len(weights)), [str(t) for t in example["prediction"]], fontsize=6)
+    ax.set_xticks(range(len(example["source"])), example["source_symbols"], fontsize=6)
+    ax.set_yticks(range(len(weights)), example["prediction_symbols"], fontsize=6)
     ax.set_title(f"{title} ({'correct' if correct else 'wrong'})", fontsize=9)
     return image
 
@@ -82,8 +83,11 @@ def attention_heatmaps(examples: dict[str, dict], task: str, path: Path) -> None
         ax.axis("off")
     for ax, (variant, example) in zip(axes.flat, examples.items()):
         image = heatmap(ax, example, f"{task}: {variant}")
+    reference = next(iter(examples.values()))
+    fig.suptitle(f"{task}: {' '.join(reference['source_symbols'])} → "
+                 f"{' '.join(reference['target_symbols'])} (reference)", fontsize=10)
     fig.supxlabel("source token")
-    fig.supylabel("predicted token (2 = EOS)")
+    fig.supylabel("predicted token (</s> = EOS)")
     fig.colorbar(image, ax=axes, fraction=0.02)
     save(fig, path)
 
@@ -91,7 +95,7 @@ def attention_heatmaps(examples: dict[str, dict], task: str, path: Path) -> None
 def single_heatmap(example: dict, title: str, path: Path) -> None:
     fig, ax = plt.subplots(figsize=(4, 3.6))
     fig.colorbar(heatmap(ax, example, title), ax=ax, fraction=0.046)
-    ax.set(xlabel="source token", ylabel="predicted token (2 = EOS)")
+    ax.set(xlabel="source token", ylabel="predicted token (</s> = EOS)")
     save(fig, path)
 
 

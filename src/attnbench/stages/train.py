@@ -15,18 +15,19 @@ import time
 from attnbench import parallel, paths, runtime, tracking
 from attnbench.artifacts import save_weights, write_json
 from attnbench.config import Params, load_params
-from attnbench.data import SplitFile, read_split
+from attnbench.data import SplitFile, read_split, read_vocabulary
 from attnbench.datamodule import SeqDataModule
 from attnbench.lit import Seq2SeqModule, build_trainer, quiet_lightning
-from attnbench.models import build_model
+from attnbench.models import build_for_task
 from attnbench.stages import base_parser, check_in_study, stage_entry
-from attnbench.tasks import vocab_total
+from attnbench.tasks import Vocabulary
 
 
 def train_seed(params: Params, task: str, variant: str, seed: int,
-               splits: dict[str, SplitFile]) -> tuple[dict, int]:
+               splits: dict[str, SplitFile], vocab: Vocabulary) -> tuple[dict, int]:
     """Train one seed, save its weights, record it in MLflow; returns its loss curve and the
-    model's number of trainable parameters. Runs in a worker process (parallel.run_jobs)."""
+    model's number of trainable parameters. Runs in a worker process (parallel.run_jobs).
+    `params` are the task's (Params.for_task)."""
     from pytorch_lightning.loggers import MLFlowLogger
 
     client, experiment_id = tracking.connect(params.tracking.experiment)
@@ -41,7 +42,7 @@ def train_seed(params: Params, task: str, variant: str, seed: int,
     with tracking.run_guard(client, run_id, name):
         tracking.log_params(client, run_id, tracking.run_params(params, task, variant, seed))
         runtime.seed_all(seed)
-        model = build_model(params.variants[variant], params.model, vocab_total(params.data.vocab_size))
+        model = build_for_task(params.variants[variant], params.model, vocab)
         module = Seq2SeqModule(model, params.train, name=name,
                                reinforce=params.variants[variant].reinforce_settings)
         datamodule = SeqDataModule(splits["train"].examples, splits["val"].examples,
@@ -76,7 +77,8 @@ def main(args: argparse.Namespace) -> None:
     # read once, and before any run is created, so that a bad file fails first
     splits = {task: {split: read_split(paths.split_file(paths.data_dir(task), split))
                      for split in ("train", "val")} for task in tasks}
-    jobs = [(params, task, args.variant, seed, splits[task])
+    vocabs = {task: read_vocabulary(paths.data_dir(task)) for task in tasks}
+    jobs = [(params.for_task(task), task, args.variant, seed, splits[task], vocabs[task])
             for task in tasks for seed in params.study.seeds]
     workers = parallel.worker_count(params.runtime.workers, len(jobs))
     with quiet_lightning(info=runtime.is_terminal()):
