@@ -101,7 +101,7 @@ def test_every_stage_refuses_bad_params_in_one_line_before_loading_torch(tmp_pat
 
 
 @pytest.mark.parametrize(("stage", "says"), [
-    ("prepare --task sort", "task 'sort' is not in study.tasks ['copy', 'reverse']"),
+    ("prepare --task sort", "task 'sort' is not in study.tasks ['copy', 'reverse', 'g2p']"),
     ("train --task copy --variant luong_dot", "variant 'luong_dot' is not in study.variants"),
     ("evaluate --task sort --variant lstm", "task 'sort' is not in study.tasks"),
 ])

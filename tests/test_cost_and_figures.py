@@ -43,7 +43,7 @@ def test_every_study_variant_has_its_mechanism_in_config_and_model():
 def fake_curves():
     rows = [{"task": "copy", "variant": v, "seed": s, "length": n,
              "split": "in_distribution" if n <= 5 else "extrapolation", "n": 8,
-             "seq_acc": max(0.0, 1 - 0.1 * n - 0.05 * s), "tok_acc": 1.0}
+             "seq_acc": max(0.0, 1 - 0.1 * n - 0.05 * s), "tok_acc": 1.0, "per": 0.1 * n}
             for v in ("lstm", "bahdanau") for s in (0, 1, 2) for n in range(3, 8)]
     return curves_from_rows(rows)
 
@@ -51,7 +51,7 @@ def fake_curves():
 def test_accuracy_figure_is_a_byte_stable_png_without_a_version_stamp(tmp_path):
     paths = [tmp_path / "a.png", tmp_path / "b.png"]
     for path in paths:
-        figures.accuracy_by_length(fake_curves(), ["copy"], ["lstm", "bahdanau"], 5, path)
+        figures.accuracy_by_length(fake_curves(), ["copy"], ["lstm", "bahdanau"], {"copy": 5}, path)
     first, second = (p.read_bytes() for p in paths)
     assert first.startswith(b"\x89PNG") and first == second
     assert b"Software" not in first and b"Matplotlib" not in first
@@ -59,10 +59,14 @@ def test_accuracy_figure_is_a_byte_stable_png_without_a_version_stamp(tmp_path):
 
 def test_heatmap_shows_the_weights_and_says_whether_the_output_is_right(tmp_path):
     weights = [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0], [0.3, 0.3, 0.4]]
-    example = {"source": [3, 4, 5], "target": [3, 4, 5, 2], "prediction": [3, 4, 5, 2], "weights": weights}
+    example = {"source": [3, 4, 5], "target": [3, 4, 5, 2], "prediction": [3, 4, 5, 2], "weights": weights,
+               "source_symbols": ["c", "a", "t"], "target_symbols": ["K", "AE", "T", "</s>"],
+               "prediction_symbols": ["K", "AE", "T", "</s>"]}
     fig, ax = figures.plt.subplots()
     image = figures.heatmap(ax, example, "copy: bahdanau")
     assert np.array_equal(np.asarray(image.get_array()), np.array(weights))
+    assert [label.get_text() for label in ax.get_xticklabels()] == ["c", "a", "t"]
+    assert [label.get_text() for label in ax.get_yticklabels()] == ["K", "AE", "T", "</s>"]
     assert ax.get_title() == "copy: bahdanau (correct)"
     figures.heatmap(ax, {**example, "prediction": [3, 5, 4, 2]}, "copy: hard")
     assert ax.get_title() == "copy: hard (wrong)"

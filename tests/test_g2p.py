@@ -102,6 +102,17 @@ def test_the_vocabulary_file_round_trips_and_a_corrupt_one_is_named(tmp_path):
         read_vocabulary(tmp_path / "nowhere")
 
 
+def test_data_beyond_its_vocabulary_is_named(tmp_path):
+    from attnbench.data import check_ids
+
+    vocab = Vocabulary(("a", "b"), ("AH", "B", "K"))
+    fits = [Example("train", (3, 4), (3, 5, EOS))]
+    check_ids(tmp_path / "train.tsv", fits, vocab)
+    for bad in (Example("train", (3, 5), (3, EOS)), Example("train", (3,), (6, EOS))):
+        with pytest.raises(DataFileError, match="train.tsv: token ids beyond its vocabulary"):
+            check_ids(tmp_path / "train.tsv", [*fits, bad], vocab)
+
+
 def test_a_missing_or_altered_dictionary_is_named(tmp_path):
     missing = tmp_path / "cmudict.dict"
     with pytest.raises(DataFileError, match=f"{missing}: CMUdict dictionary file unreadable"):

@@ -44,20 +44,26 @@ def test_outputs_cover_the_whole_study(workspaces, study):
     ws = workspaces[0]
     rows = read_csv(ws / "reports" / "accuracy_by_length.csv")
     assert tuple(rows[0].keys()) == CSV_COLUMNS
-    lengths = range(study.data.train_lengths.min, study.data.test_max_length + 1)
+    def lengths(task):  # each task's own test lengths (per_task: g2p has its own)
+        data = study.for_task(task).data
+        return range(data.train_lengths.min, data.test_max_length + 1)
+
     expected = {(t, v, str(s), str(n)) for t in study.study.tasks for v in study.study.variants
-                for s in study.study.seeds for n in lengths}
+                for s in study.study.seeds for n in lengths(t)}
     assert {(r["task"], r["variant"], r["seed"], r["length"]) for r in rows} == expected
     assert len(rows) == len(expected)
     assert {r["split"] for r in rows} == {"in_distribution", "extrapolation"}
     for r in rows:
         assert 0.0 <= float(r["seq_acc"]) <= float(r["tok_acc"]) + 1e-9 <= 1.0 + 1e-9
-        assert r["n"] == str(study.data.n_test_per_length)
+        assert float(r["per"]) >= 0.0 and (float(r["per"]) == 0.0) <= (float(r["seq_acc"]) == 1.0)
+        assert r["n"] == str(study.for_task(r["task"]).data.n_test_per_length)
     for name in ("report.md", "metrics.json", "figures/accuracy_by_length.png",
-                 "figures/attention_copy.png", "figures/training_curves.png", "plots/copy.csv"):
+                 "figures/attention_copy.png", "figures/attention_g2p.png", "figures/training_curves.png",
+                 "plots/copy.csv", "plots/g2p.csv"):
         assert (ws / "reports" / name).stat().st_size > 0, name
     report = (ws / "reports" / "report.md").read_text()
     assert "## Findings" in report and "![accuracy by length](figures/accuracy_by_length.png)" in report
+    assert "## Grapheme-to-phoneme conversion (CMUdict)" in report
 
 
 def test_pipeline_is_up_to_date_after_repro(workspaces):
@@ -75,7 +81,6 @@ def test_mlflow_has_one_run_per_task_variant_seed(workspaces, study, which):
     names = sorted(r.info.run_name for r in runs)
     assert names == sorted(f"{t}/{v}/{s}" for t in study.study.tasks
                            for v in study.study.variants for s in study.study.seeds)
-    lengths = list(range(study.data.train_lengths.min, study.data.test_max_length + 1))
     for run in runs:
         tags, info = run.data.tags, run.info
         assert info.status == "FINISHED"
@@ -84,11 +89,13 @@ def test_mlflow_has_one_run_per_task_variant_seed(workspaces, study, which):
         weights = (ws / paths.weights_file(task, variant, seed)).read_bytes()
         assert tags["weights_md5"] == hashlib.md5(weights).hexdigest()
         assert len(tags["git_commit"]) == 40
-        assert run.data.params["train.max_steps"] == str(study.train.max_steps)
+        assert run.data.params["train.max_steps"] == str(study.for_task(task).train.max_steps)
         assert {key: tags[f"platform.{key}"] for key in PINNED_TAGS} == PINNED_TAGS
         assert tags["platform.cpu"] == numerics.cpu_model() and tags["platform.mkl"] != "none"
         history = client.get_metric_history(info.run_id, "test/seq_acc")
-        assert sorted(m.step for m in history) == lengths
+        data = study.for_task(task).data
+        assert sorted(m.step for m in history) == list(range(data.train_lengths.min, data.test_max_length + 1))
+        assert client.get_metric_history(info.run_id, "test/per")
         assert client.get_metric_history(info.run_id, "train/loss")
         assert client.get_metric_history(info.run_id, "val/seq_acc")
     reports = client.search_runs([experiment.experiment_id], "tags.`attnbench.kind` = 'report'")

@@ -11,7 +11,7 @@ import yaml
 from mlflow.tracking import MlflowClient
 
 from attnbench.config import parse_params
-from attnbench.data import write_examples
+from attnbench.data import write_examples, write_vocabulary
 from attnbench.paths import split_file, weights_file
 from attnbench.stages.prepare import prepare
 
@@ -26,9 +26,10 @@ def run_train(workdir, raw, env_uri):
 
 
 def write_data(workdir, raw):
-    splits = prepare("copy", parse_params(raw).data)
+    splits, vocab = prepare("copy", parse_params(raw).data)
     for name, examples in splits.items():
         write_examples(split_file(workdir / "data" / "copy", name), examples)
+    write_vocabulary(workdir / "data" / "copy", vocab)
 
 
 def test_diverging_loss_stops_with_a_message_and_a_failed_run(tmp_path, raw_params, mlflow_store):

@@ -90,6 +90,16 @@ def read_split(path: str | Path) -> SplitFile:
     return SplitFile(examples, md5_bytes(raw))
 
 
+def check_ids(path: str | Path, examples: list[Example], vocab: Vocabulary) -> None:
+    """Every id of the split is a special token or one of its vocabulary's symbols."""
+    top_source = max(max(ex.source) for ex in examples)
+    top_target = max(max(ex.target) for ex in examples)
+    if top_source >= vocab.source_size or top_target >= vocab.target_size:
+        raise DataFileError(f"{path}: token ids beyond its vocabulary (largest source id {top_source}, "
+                            f"target id {top_target}; vocab.json has {vocab.source_size} and "
+                            f"{vocab.target_size}): data and vocabulary do not match (run `dvc repro`)")
+
+
 @dataclass
 class Batch:
     src: Tensor  # (B, S) source ids, PAD-padded

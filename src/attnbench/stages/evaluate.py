@@ -21,7 +21,7 @@ from torch import nn
 from attnbench import parallel, paths, runtime, tracking
 from attnbench.artifacts import load_weights, write_json
 from attnbench.config import Params, load_params
-from attnbench.data import collate, read_examples, read_vocabulary
+from attnbench.data import check_ids, collate, read_examples, read_vocabulary
 from attnbench.decode import greedy_decode, score
 from attnbench.models import build_for_task
 from attnbench.stages import base_parser, check_in_study, stage_entry
@@ -151,6 +151,8 @@ def main(args: argparse.Namespace) -> None:
     tasks = [args.task] if args.task else list(params.study.tasks)
     examples = {task: read_examples(paths.split_file(paths.data_dir(task), "test")) for task in tasks}
     vocabs = {task: read_vocabulary(paths.data_dir(task)) for task in tasks}
+    for task in tasks:
+        check_ids(paths.split_file(paths.data_dir(task), "test"), examples[task], vocabs[task])
     jobs = [(params.for_task(task), task, args.variant, seed, examples[task], vocabs[task])
             for task in tasks for seed in params.study.seeds]
     evaluated = parallel.run_jobs(

@@ -15,7 +15,7 @@ import time
 from attnbench import parallel, paths, runtime, tracking
 from attnbench.artifacts import save_weights, write_json
 from attnbench.config import Params, load_params
-from attnbench.data import SplitFile, read_split, read_vocabulary
+from attnbench.data import SplitFile, check_ids, read_split, read_vocabulary
 from attnbench.datamodule import SeqDataModule
 from attnbench.lit import Seq2SeqModule, build_trainer, quiet_lightning
 from attnbench.models import build_for_task
@@ -78,6 +78,9 @@ def main(args: argparse.Namespace) -> None:
     splits = {task: {split: read_split(paths.split_file(paths.data_dir(task), split))
                      for split in ("train", "val")} for task in tasks}
     vocabs = {task: read_vocabulary(paths.data_dir(task)) for task in tasks}
+    for task in tasks:
+        for split in ("train", "val"):
+            check_ids(paths.split_file(paths.data_dir(task), split), splits[task][split].examples, vocabs[task])
     jobs = [(params.for_task(task), task, args.variant, seed, splits[task], vocabs[task])
             for task in tasks for seed in params.study.seeds]
     workers = parallel.worker_count(params.runtime.workers, len(jobs))
