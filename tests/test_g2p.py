@@ -168,32 +168,45 @@ def test_a_prediction_that_never_stops_counts_every_extra_symbol():
     assert scores.edits.tolist() == [3] and scores.ref_total.tolist() == [2]
 
 
+class Constant(torch.nn.Module):
+    """Predicts phoneme 3 `repeats` times, then EOS, whatever the input."""
+
+    def __init__(self, repeats: int):
+        super().__init__()
+        self.repeats = repeats
+
+    def encode(self, src):
+        return src
+
+    def start(self, encoded):
+        return 0
+
+    def step(self, prev, state, encoded):
+        from attnbench.models.outputs import StepOutput
+
+        token = 3 if state < self.repeats else EOS
+        logits = torch.nn.functional.one_hot(torch.full((encoded.size(0),), token), 8).float()
+        return StepOutput(logits, state + 1, None)
+
+
 def test_per_per_length_is_edits_over_reference_phonemes():
     """accuracy_by_length on a model that always answers the same: PER by hand."""
-
-    class Constant(torch.nn.Module):
-        """Predicts phoneme 3 twice, then EOS, whatever the input."""
-
-        def encode(self, src):
-            return src
-
-        def start(self, encoded):
-            return 0
-
-        def step(self, prev, state, encoded):
-            from attnbench.models.outputs import StepOutput
-
-            token = 3 if state < 2 else EOS
-            logits = torch.nn.functional.one_hot(torch.full((encoded.size(0),), token), 8).float()
-            return StepOutput(logits, state + 1, None)
-
     examples = [Example("in_distribution", (3, 4), (3, 3, EOS)),  # exact: 0 edits of 2
                 Example("in_distribution", (4, 5), (3, 4, 5, EOS)),  # sub + del: 2 of 3
                 Example("extrapolation", (3, 4, 5), (4, EOS))]  # sub + ins: 2 of 1
-    rows = accuracy_by_length(Constant(), examples)
+    rows = accuracy_by_length(Constant(2), examples)
     assert [(r["length"], r["edits"], r["ref_total"]) for r in rows] == [(2, 2, 5), (3, 2, 1)]
     assert rows[0]["per"] == pytest.approx(2 / 5) and rows[1]["per"] == 2.0
     assert rows[0]["seq_acc"] == 0.5
+
+
+def test_decoding_runs_past_a_short_reference_so_insertions_count():
+    """The step limit is the test set's longest target, not the example's own: a model that
+    runs on is charged every phoneme it emits up to that limit."""
+    examples = [Example("in_distribution", (3, 4), (3, EOS)),
+                Example("in_distribution", (3, 4, 5), (3, 3, 3, 3, 3, EOS))]
+    rows = accuracy_by_length(Constant(99), examples)  # never stops
+    assert [(r["edits"], r["ref_total"]) for r in rows] == [(5, 1), (1, 5)]
 
 
 SIZES = ModelConfig(embed_dim=8, hidden_dim=16)

@@ -36,10 +36,11 @@ def accuracy_by_length(model: nn.Module, examples: list[Example]) -> list[dict]:
         by_length[ex.length].append(ex)
     rows = []
     model.eval()
+    limit = decode_limit(examples)
     for length in sorted(by_length):
         group = by_length[length]
         batch = collate(group)  # one length per batch: no source padding
-        decoded = greedy_decode(model, batch.src, max_len=batch.tgt_out.size(1))
+        decoded = greedy_decode(model, batch.src, max_len=limit)
         scores = score(decoded.tokens, batch.tgt_out)
         rows.append({
             "length": length,
@@ -58,16 +59,23 @@ def accuracy_by_length(model: nn.Module, examples: list[Example]) -> list[dict]:
     return rows
 
 
+def decode_limit(examples: list[Example]) -> int:
+    """How many steps greedy decoding may take: the longest target of the whole test set,
+    the same for every example, so no output is cut at its own reference's length (which
+    would hide the insertions of a model that runs on, and hint at the length)."""
+    return max(len(ex.target) for ex in examples)
+
+
 def heatmap_example(examples: list[Example], longest_trained: int) -> Example:
     """The fixed example whose attention the report draws: the first test example of the
     longest training length."""
     return next(ex for ex in examples if ex.length == longest_trained)
 
 
-def attention_of(model: nn.Module, example: Example, vocab: Vocabulary) -> dict | None:
+def attention_of(model: nn.Module, example: Example, vocab: Vocabulary, limit: int) -> dict | None:
     """The decoded example's attention weights, with its ids and their symbols."""
     batch = collate([example])
-    decoded = greedy_decode(model, batch.src, max_len=batch.tgt_out.size(1))
+    decoded = greedy_decode(model, batch.src, max_len=limit)
     if decoded.weights is None:
         return None
     steps = decoded.weights.size(1)
@@ -135,7 +143,8 @@ def evaluate_seed(params: Params, task: str, variant: str, seed: int,
     name = tracking.run_name(task, variant, seed)
     with tracking.store_errors(f"logging the evaluation of {name}"):
         run_id = log_to_mlflow(client, experiment_id, params, task, variant, seed, md5, rows)
-    attention = attention_of(model, heatmap_example(examples, params.data.train_lengths.max), vocab)
+    attention = attention_of(model, heatmap_example(examples, params.data.train_lengths.max), vocab,
+                             decode_limit(examples))
     if attention is not None:
         with tracking.store_errors(f"logging the heatmap of {name}"):
             log_heatmap(client, run_id, name, attention)
