@@ -141,7 +141,7 @@ def test_positions_are_the_papers_sinusoids():
 
 def test_token_embedding_is_scaled_by_sqrt_dim_plus_positions():
     model, batch = model_for(), mixed_batch()
-    x = model.embed_tokens(batch.src, model.embed)  # (B, S, D)
+    x = model.embed_tokens(batch.src, model.embed, model.encoder_positions)  # (B, S, D)
     expected = model.embed.weight[batch.src] * math.sqrt(32) + sinusoidal_positions(batch.src.size(1), 32)
     torch.testing.assert_close(x, expected)
     assert torch.all(model.embed.weight[PAD] == 0)
@@ -172,7 +172,7 @@ def test_encoder_self_attention_weights_are_zero_outside_the_band_and_on_padding
     keep = batch.src != PAD
     layer = model.encoder_layers[0]
     with torch.no_grad():
-        h = layer.norm_attn(model.embed_tokens(batch.src, model.embed))
+        h = layer.norm_attn(model.embed_tokens(batch.src, model.embed, model.encoder_positions))
         _, weights = layer.attn(h, h, h, encoder_allow_mask(keep, window), need_weights=True)  # (B, S, S)
     pos = torch.arange(batch.src.size(1))
     outside = (pos[:, None] - pos[None, :]).abs() > window  # (S, S)

@@ -196,6 +196,9 @@ class TransformerVariant(Section):
     heads: PositiveInt = 4
     ff_dim: PositiveInt = 256
     window: PositiveInt | None = None  # restricted encoder self-attention: |i - j| <= window
+    # how positions enter self-attention (models/positions/): absolute sinusoidal codes,
+    # none (NoPE), ALiBi's linear bias, rotary q/k, or T5's learned bucketed bias
+    positions: Literal["sinusoidal", "none", "alibi", "rotary", "t5_bias"] = "sinusoidal"
 
     @property
     def mechanism(self) -> Mechanism:

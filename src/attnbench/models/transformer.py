@@ -6,6 +6,9 @@
     PE(pos, 2i)        = sin(pos / 10000^(2i/d))                PE(pos, 2i+1) = cos(pos / 10000^(2i/d))
     x_0                = sqrt(d) E y + PE
 
+Those are the paper's absolute positions, the default (`positions: sinusoidal`); the other
+schemes of models/positions/ (none, ALiBi, rotary, T5 bias) act on self-attention instead.
+
 Encoder self-attention sees the whole source, or with `window=D` only the band |i - j| <= D
 ("restricted self-attention", the paper's Table 1). Decoder self-attention is causal;
 cross-attention sees every real source token.
@@ -33,6 +36,8 @@ from torch import Tensor, nn
 
 from attnbench.attention.mechanism import Mechanism, self_attention
 from attnbench.models.outputs import Seq2SeqOutput, StepOutput
+from attnbench.models.positions import PositionScheme, build_positions
+from attnbench.models.positions.sinusoidal import sinusoidal_positions  # noqa: F401 - re-exported
 from attnbench.tasks import PAD
 
 
@@ -45,15 +50,29 @@ def sdpa_attention(q: Tensor, k: Tensor, v: Tensor, allow: Tensor) -> Tensor:
     return F.scaled_dot_product_attention(q, k, v, attn_mask=allow, dropout_p=0.0)  # (B, H, Tq, dh)
 
 
-def naive_attention(q: Tensor, k: Tensor, v: Tensor, allow: Tensor) -> tuple[Tensor, Tensor]:
-    """The same computation written out; also returns the weights (B, H, Tq, S).
+def naive_attention(q: Tensor, k: Tensor, v: Tensor, allow: Tensor,
+                    bias: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    """The same computation written out, plus an optional score bias (H, Tq, S) of a
+    position scheme; also returns the weights (B, H, Tq, S).
 
     Disallowed keys get weight exactly 0 (exp(-inf) = 0).
     """
     scores = q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))  # (B, H, Tq, S)
+    if bias is not None:
+        scores = scores + bias  # (B, H, Tq, S)
     scores = scores.masked_fill(~allow, float("-inf"))  # (B, H, Tq, S)
     weights = torch.softmax(scores, dim=-1)  # (B, H, Tq, S)
     return weights @ v, weights  # (B, H, Tq, dh), (B, H, Tq, S)
+
+
+@dataclass
+class SelfPositions:
+    """A self-attention's position scheme and the positions of its queries and keys."""
+
+    scheme: PositionScheme
+    query: Tensor  # (Tq,) position of each query
+    key: Tensor  # (S,) position of each key
+    causal: bool  # decoder self-attention (ALiBi and T5 buckets use one direction)
 
 
 class MultiHeadAttention(nn.Module):
@@ -84,20 +103,30 @@ class MultiHeadAttention(nn.Module):
         value: Tensor,  # (B, S, D)
         allow: Tensor,  # (B or 1, Tq or 1, S) bool, True = may attend
         need_weights: bool = False,
+        positions: SelfPositions | None = None,  # self-attention's scheme and positions
     ) -> tuple[Tensor, Tensor | None]:
         """Returns out (B, Tq, D) and, if need_weights, the head-averaged weights (B, Tq, S).
 
         The fused kernel unless need_weights, which takes the naive path to get the weights.
+        A position scheme may turn q and k (rotary) and add a bias to the scores (ALiBi, T5).
         """
         w_q, w_k, w_v = self.in_proj_weight.chunk(3)  # (D, D) each
         b_q, b_k, b_v = self.in_proj_bias.chunk(3)  # (D,) each
         q = self.split_heads(F.linear(query, w_q, b_q))  # (B, H, Tq, dh)
         k = self.split_heads(F.linear(key, w_k, b_k))  # (B, H, S, dh)
         v = self.split_heads(F.linear(value, w_v, b_v))  # (B, H, S, dh)
+        bias = None
+        if positions is not None and positions.scheme.uses_scores:
+            q = positions.scheme.rotate(q, positions.query)  # (B, H, Tq, dh)
+            k = positions.scheme.rotate(k, positions.key)  # (B, H, S, dh)
+            bias = positions.scheme.bias(positions.query, positions.key, positions.causal)  # (H, Tq, S)
         allow = allow[:, None]  # (B or 1, 1, Tq or 1, S), broadcast over heads
         if need_weights:
-            out, weights = naive_attention(q, k, v, allow)  # (B, H, Tq, dh), (B, H, Tq, S)
+            out, weights = naive_attention(q, k, v, allow, bias)  # (B, H, Tq, dh), (B, H, Tq, S)
             weights = weights.mean(dim=1)  # (B, Tq, S)
+        elif bias is not None:  # the fused kernel adds a float mask to the scores
+            mask = bias.masked_fill(~allow, float("-inf"))  # (B or 1, H, Tq, S)
+            out, weights = F.scaled_dot_product_attention(q, k, v, attn_mask=mask), None
         else:
             out, weights = sdpa_attention(q, k, v, allow), None  # (B, H, Tq, dh)
         out = out.transpose(1, 2).flatten(2)  # (B, Tq, D), heads concatenated
@@ -126,10 +155,10 @@ class EncoderLayer(nn.Module):
         self.norm_ff = nn.LayerNorm(dim)
         self.ff = FeedForward(dim, ff_dim)
 
-    def forward(self, x: Tensor, allow: Tensor) -> Tensor:
+    def forward(self, x: Tensor, allow: Tensor, positions: SelfPositions | None = None) -> Tensor:
         """x (B, S, D); allow (B, S, S) from encoder_allow_mask."""
         h = self.norm_attn(x)  # (B, S, D)
-        x = x + self.attn(h, h, h, allow)[0]  # (B, S, D)
+        x = x + self.attn(h, h, h, allow, positions=positions)[0]  # (B, S, D)
         return x + self.ff(self.norm_ff(x))  # (B, S, D)
 
 
@@ -152,27 +181,16 @@ class DecoderLayer(nn.Module):
         self_allow: Tensor,  # (1, T, T) causal
         cross_allow: Tensor,  # (B, 1, S) real source tokens
         need_weights: bool = False,
+        positions: SelfPositions | None = None,
     ) -> tuple[Tensor, Tensor | None]:
         """Returns x (B, T, D) and, if need_weights, the cross-attention weights (B, T, S)."""
         h = self.norm_self(x)  # (B, T, D)
-        x = x + self.self_attn(h, h, h, self_allow)[0]  # (B, T, D)
+        x = x + self.self_attn(h, h, h, self_allow, positions=positions)[0]  # (B, T, D)
         attended, weights = self.cross_attn(
             self.norm_cross(x), memory, memory, cross_allow, need_weights
         )  # (B, T, D), (B, T, S) or None
         x = x + attended  # (B, T, D)
         return x + self.ff(self.norm_ff(x)), weights  # (B, T, D)
-
-
-def sinusoidal_positions(length: int, dim: int, device: torch.device | None = None) -> Tensor:
-    """PE (length, dim): sin on even channels, cos on odd, wavelengths 2pi .. 10000 * 2pi."""
-    position = torch.arange(length, dtype=torch.float32, device=device)[:, None]  # (T, 1)
-    rate = torch.exp(
-        torch.arange(0, dim, 2, dtype=torch.float32, device=device) * (-math.log(10000.0) / dim)
-    )  # (D/2,) = 10000^(-2i/d)
-    pe = torch.zeros(length, dim, device=device)  # (T, D)
-    pe[:, 0::2] = torch.sin(position * rate)  # (T, D/2)
-    pe[:, 1::2] = torch.cos(position * rate)  # (T, D/2)
-    return pe
 
 
 def encoder_allow_mask(keep_mask: Tensor, window: int | None) -> Tensor:
@@ -222,12 +240,11 @@ class TransformerSeq2Seq(nn.Module):
 
     def __init__(
         self, vocab_size: int, dim: int, heads: int, layers: int, ff_dim: int, window: int | None,
-        target_vocab_size: int | None = None,
+        target_vocab_size: int | None = None, positions: str = "sinusoidal",
     ):
         """vocab_size counts the source's ids; target_vocab_size the target's where the task
         has symbols of its own there (g2p's phonemes), None where both share one table."""
         super().__init__()
-        assert dim % 2 == 0, f"sinusoidal positions need an even dim, got {dim}"
         assert window is None or window >= 0, f"window must be >= 0 or None, got {window}"
         self.dim = dim
         self.window = window
@@ -238,6 +255,9 @@ class TransformerSeq2Seq(nn.Module):
         self.decoder_layers = nn.ModuleList(DecoderLayer(dim, heads, ff_dim) for _ in range(layers))
         self.decoder_norm = nn.LayerNorm(dim)
         self.out = nn.Linear(dim, vocab_size if target_vocab_size is None else target_vocab_size)
+        # last, so that the other layers' initial weights do not depend on the scheme
+        self.encoder_positions = build_positions(positions, dim, heads)
+        self.decoder_positions = build_positions(positions, dim, heads)
 
     @property
     def mechanism(self) -> Mechanism:
@@ -245,18 +265,19 @@ class TransformerSeq2Seq(nn.Module):
 
     parallel_teacher_forcing = True  # one causal pass over the whole target
 
-    def embed_tokens(self, tokens: Tensor, table: nn.Embedding) -> Tensor:
-        """x_0 = sqrt(d) E y + PE, tokens (B, T) -> (B, T, D)."""
-        pe = sinusoidal_positions(tokens.size(1), self.dim, tokens.device)  # (T, D)
-        return table(tokens) * math.sqrt(self.dim) + pe  # (B, T, D)
+    def embed_tokens(self, tokens: Tensor, table: nn.Embedding, scheme: PositionScheme) -> Tensor:
+        """x_0 = sqrt(d) E y (+ PE for sinusoidal positions), tokens (B, T) -> (B, T, D)."""
+        return scheme.embed(table(tokens) * math.sqrt(self.dim))  # (B, T, D)
 
     def encode(self, src: Tensor) -> TransformerEncoded:
         """src (B, S) token ids, right-padded with PAD."""
         keep_mask = src != PAD  # (B, S)
         allow = encoder_allow_mask(keep_mask, self.window)  # (B, S, S)
-        x = self.embed_tokens(src, self.embed)  # (B, S, D)
+        x = self.embed_tokens(src, self.embed, self.encoder_positions)  # (B, S, D)
+        pos = torch.arange(src.size(1), device=src.device)  # (S,)
+        positions = SelfPositions(self.encoder_positions, pos, pos, causal=False)
         for layer in self.encoder_layers:
-            x = layer(x, allow)  # (B, S, D)
+            x = layer(x, allow, positions)  # (B, S, D)
         return TransformerEncoded(self.encoder_norm(x), keep_mask)  # memory (B, S, D)
 
     def decode(
@@ -266,12 +287,15 @@ class TransformerSeq2Seq(nn.Module):
         last layer's cross-attention weights averaged over heads (B, T, S)."""
         self_allow = causal_allow_mask(tgt.size(1), tgt.device)  # (1, T, T)
         cross_allow = encoded.keep_mask[:, None, :]  # (B, 1, S)
-        x = self.embed_tokens(tgt, self.embed if self.target_embed is None else self.target_embed)  # (B, T, D)
+        table = self.embed if self.target_embed is None else self.target_embed
+        x = self.embed_tokens(tgt, table, self.decoder_positions)  # (B, T, D)
+        pos = torch.arange(tgt.size(1), device=tgt.device)  # (T,)
+        positions = SelfPositions(self.decoder_positions, pos, pos, causal=True)
         weights = None
         last = len(self.decoder_layers) - 1
         for i, layer in enumerate(self.decoder_layers):
             x, weights = layer(
-                x, encoded.memory, self_allow, cross_allow, need_weights and i == last
+                x, encoded.memory, self_allow, cross_allow, need_weights and i == last, positions
             )  # (B, T, D), (B, T, S) or None
         return self.decoder_norm(x), weights  # (B, T, D)
 

@@ -1,0 +1,170 @@
+"""Position schemes of the Transformer against references written from their papers, and
+the invariants that matter: ALiBi linear in distance, rotary scores depending on the offset
+alone, T5's buckets, NoPE's order-blind encoder and order-aware causal decoder."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from attnbench.config import ModelConfig, TransformerVariant
+from attnbench.data import collate
+from attnbench.models import build_model
+from attnbench.models.positions import build_positions
+from attnbench.models.positions.alibi import alibi_slopes
+from attnbench.models.positions.rotary import Rotary
+from attnbench.models.positions.t5_bias import relative_buckets
+from attnbench.tasks import EOS, SOS, Example
+from conftest import assert_padding_invariant
+
+SCHEMES = ["sinusoidal", "none", "alibi", "rotary", "t5_bias"]
+
+
+def test_alibi_slopes_are_the_papers_geometric_sequence():
+    assert alibi_slopes(8) == [2.0 ** -k for k in range(1, 9)]  # Press et al.: 1/2, 1/4, ..., 1/256
+    assert alibi_slopes(4) == [2.0 ** -2, 2.0 ** -4, 2.0 ** -6, 2.0 ** -8]
+    assert alibi_slopes(6) == [2.0 ** -2, 2.0 ** -4, 2.0 ** -6, 2.0 ** -8, 2.0 ** -1, 2.0 ** -3]
+
+
+@pytest.mark.parametrize("causal", [True, False])
+def test_alibi_bias_is_minus_slope_times_distance(causal):
+    scheme = build_positions("alibi", dim=16, heads=4)
+    pos = torch.arange(7)
+    bias = scheme.bias(pos, pos, causal)  # (H, T, T)
+    for h, slope in enumerate(alibi_slopes(4)):
+        for i in range(7):
+            for j in range(7):
+                distance = (i - j) if causal else abs(i - j)
+                assert bias[h, i, j].item() == pytest.approx(-slope * distance)
+    assert torch.equal(bias[:, 1:, 1:], scheme.bias(pos[1:], pos[1:], causal))  # shift invariant
+
+
+def rotation_matrix(position: int, head_dim: int) -> torch.Tensor:
+    """RoFormer eq. 15's block-diagonal R^d_{Theta,m}, written out."""
+    matrix = torch.zeros(head_dim, head_dim, dtype=torch.float64)
+    for k in range(head_dim // 2):
+        angle = position * 10000.0 ** (-2 * k / head_dim)
+        c, s = math.cos(angle), math.sin(angle)
+        matrix[2 * k: 2 * k + 2, 2 * k: 2 * k + 2] = torch.tensor([[c, -s], [s, c]], dtype=torch.float64)
+    return matrix
+
+
+def test_rotary_turns_each_vector_by_its_positions_rotation_matrix():
+    torch.manual_seed(0)
+    x = torch.randn(2, 3, 5, 8)  # (B, H, T, dh)
+    positions = torch.tensor([0, 1, 4, 9, 30])
+    turned = Rotary(8).rotate(x, positions)
+    for t, m in enumerate(positions.tolist()):
+        expected = x[:, :, t].double() @ rotation_matrix(m, 8).T
+        torch.testing.assert_close(turned[:, :, t].double(), expected, atol=1e-5, rtol=1e-5)
+
+
+def test_rotary_scores_depend_only_on_the_offset():
+    torch.manual_seed(1)
+    q, k = torch.randn(1, 2, 6, 8), torch.randn(1, 2, 6, 8)
+    rotary = Rotary(8)
+    pos = torch.arange(6)
+    scores = rotary.rotate(q, pos) @ rotary.rotate(k, pos).transpose(-2, -1)
+    shifted = rotary.rotate(q, pos + 17) @ rotary.rotate(k, pos + 17).transpose(-2, -1)
+    torch.testing.assert_close(scores, shifted, atol=1e-4, rtol=1e-4)
+    plain = q @ k.transpose(-2, -1)
+    assert not torch.allclose(scores, plain, atol=1e-3)  # it did turn them
+
+
+def t5_bucket_reference(offset: int, causal: bool, buckets: int = 32, max_distance: int = 128) -> int:
+    """Raffel et al. 2020's bucketing, one offset at a time, in plain Python."""
+    bucket = 0
+    if causal:
+        n = max(-offset, 0)
+    else:
+        buckets //= 2
+        bucket += buckets if offset > 0 else 0
+        n = abs(offset)
+    max_exact = buckets // 2
+    if n < max_exact:
+        return bucket + n
+    large = max_exact + int(math.log(n / max_exact) / math.log(max_distance / max_exact) * (buckets - max_exact))
+    return bucket + min(large, buckets - 1)
+
+
+@pytest.mark.parametrize("causal", [True, False])
+def test_t5_buckets_match_the_reference(causal):
+    offsets = torch.arange(-300, 301)
+    got = relative_buckets(offsets, causal).tolist()
+    assert got == [t5_bucket_reference(o, causal) for o in offsets.tolist()]
+
+
+def test_t5_bias_looks_up_one_learned_scalar_per_head_and_bucket():
+    scheme = build_positions("t5_bias", dim=16, heads=4)
+    pos = torch.arange(5)
+    bias = scheme.bias(pos, pos, causal=False)  # (H, T, T)
+    for i in range(5):
+        for j in range(5):
+            torch.testing.assert_close(bias[:, i, j], scheme.table.weight[t5_bucket_reference(j - i, False)])
+
+
+SIZES = ModelConfig(embed_dim=16, hidden_dim=16)
+
+
+def transformer(positions: str, seed: int = 0):
+    torch.manual_seed(seed)
+    variant = TransformerVariant(arch="transformer", layers=2, heads=2, ff_dim=32, positions=positions)
+    return build_model(variant, SIZES, 9).eval()
+
+
+def mixed_batch():
+    examples = [Example("train", tuple(3 + (i * 5 + n) % 6 for i in range(n)), tuple(3 + i % 6 for i in range(n)) + (EOS,))
+                for n in (2, 6, 4, 5)]
+    return collate(examples)
+
+
+@pytest.mark.parametrize("positions", SCHEMES)
+def test_every_scheme_is_padding_invariant_and_steps_like_teacher_forcing(positions):
+    model, batch = transformer(positions), mixed_batch()
+    assert_padding_invariant(model, batch)
+    with torch.no_grad():
+        forced = model(batch.src, batch.tgt_in).logits
+        encoded, state = model.encode(batch.src), None
+        state = model.start(encoded)
+        for t in range(batch.tgt_in.size(1)):
+            step = model.step(batch.tgt_in[:, t], state, encoded)
+            state = step.state
+            torch.testing.assert_close(step.logits, forced[:, t], atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("positions", ["alibi", "rotary", "t5_bias"])
+def test_the_fused_kernel_and_the_written_out_path_agree_with_a_scheme(positions):
+    model, batch = transformer(positions), mixed_batch()
+    with torch.no_grad():
+        fused = model(batch.src, batch.tgt_in).logits
+        naive = model(batch.src, batch.tgt_in, need_weights=True).logits
+    torch.testing.assert_close(fused, naive, atol=1e-5, rtol=1e-4)
+
+
+def test_sinusoidal_is_the_default_and_keeps_the_models_weights():
+    default = build_model(TransformerVariant(arch="transformer", layers=1, heads=2, ff_dim=8), SIZES, 9)
+    assert default.encoder_positions.__class__.__name__ == "Sinusoidal"
+    torch.manual_seed(0)
+    a = build_model(TransformerVariant(arch="transformer", layers=1, heads=2, ff_dim=8), SIZES, 9)
+    torch.manual_seed(0)
+    b = build_model(TransformerVariant(arch="transformer", layers=1, heads=2, ff_dim=8, positions="alibi"), SIZES, 9)
+    assert a.state_dict().keys() == b.state_dict().keys()
+    assert all(torch.equal(a.state_dict()[key], b.state_dict()[key]) for key in a.state_dict())
+
+
+def test_nope_encoder_is_blind_to_order_and_the_causal_decoder_is_not():
+    model = transformer("none")
+    src = torch.tensor([[3, 4, 5, 6, 7]])
+    order = torch.tensor([4, 2, 0, 3, 1])
+    with torch.no_grad():
+        memory = model.encode(src).memory
+        shuffled = model.encode(src[:, order]).memory
+        torch.testing.assert_close(shuffled, memory[:, order], atol=1e-5, rtol=1e-4)
+        tgt = torch.tensor([[SOS, 5, 5, 5, 5]])  # the same token at positions 1..4
+        hidden, _ = model.decode(tgt, model.encode(src))
+    states = hidden[0, 1:]  # (4, D)
+    for a in range(4):
+        for b in range(a + 1, 4):
+            assert not torch.allclose(states[a], states[b], atol=1e-4), (a, b)
