@@ -168,3 +168,25 @@ def test_nope_encoder_is_blind_to_order_and_the_causal_decoder_is_not():
     for a in range(4):
         for b in range(a + 1, 4):
             assert not torch.allclose(states[a], states[b], atol=1e-4), (a, b)
+
+
+@pytest.mark.parametrize("positions", SCHEMES)
+def test_cached_decoding_equals_recomputing_the_prefix(positions):
+    """Greedy decoding with the key/value cache gives the logits, weights and tokens of
+    rerunning the decoder over the whole prefix at every step."""
+    from attnbench.decode import greedy_decode
+
+    model, batch = transformer(positions, seed=3), mixed_batch()
+    with torch.no_grad():
+        encoded = model.encode(batch.src)
+        cache, prefix = model.start(encoded), model.start(encoded).prefix
+        prev = torch.full((len(batch),), SOS)
+        for _ in range(9):
+            cached = model.step(prev, cache, encoded)
+            again = model.step_recomputing(prev, prefix, encoded)
+            torch.testing.assert_close(cached.logits, again.logits, atol=1e-5, rtol=1e-4)
+            torch.testing.assert_close(cached.weights, again.weights, atol=1e-6, rtol=1e-4)
+            assert torch.equal(cached.state.prefix, again.state)
+            cache, prefix, prev = cached.state, again.state, cached.logits.argmax(-1)
+        decoded = greedy_decode(model, batch.src, max_len=9)
+    assert torch.equal(decoded.tokens[:, 0], model.step(torch.full((len(batch),), SOS), model.start(encoded), encoded).logits.argmax(-1))

@@ -54,7 +54,7 @@ def stepwise(model, src, tgt_in):
         state = step.state
         logits.append(step.logits)
         weights.append(step.weights)
-    assert torch.equal(state, tgt_in)  # the state is the prefix fed so far
+    assert torch.equal(state.prefix, tgt_in)  # the state holds the prefix fed so far
     return torch.stack(logits, 1), torch.stack(weights, 1)
 
 
@@ -269,7 +269,9 @@ def test_start_state_is_the_empty_prefix_and_step_appends():
     with torch.no_grad():
         encoded = model.encode(batch.src)
         state = model.start(encoded)
-        assert state.shape == (len(batch), 0) and state.dtype == torch.long
+        assert state.prefix.shape == (len(batch), 0) and state.prefix.dtype == torch.long
+        assert [cache.keys.size(2) for cache in state.layers] == [0] * len(model.decoder_layers)
         step = model.step(torch.full((len(batch),), SOS), state, encoded)
-    assert step.state.tolist() == [[SOS]] * len(batch)
+    assert step.state.prefix.tolist() == [[SOS]] * len(batch)
+    assert [cache.keys.size(2) for cache in step.state.layers] == [1] * len(model.decoder_layers)
     assert step.logits.shape == (len(batch), V) and step.weights.shape == batch.src.shape

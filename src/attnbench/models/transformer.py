@@ -74,6 +74,13 @@ class SelfPositions:
     key: Tensor  # (S,) position of each key
     causal: bool  # decoder self-attention (ALiBi and T5 buckets use one direction)
 
+    def turn(self, q: Tensor, k: Tensor) -> tuple[Tensor, Tensor, Tensor | None]:
+        """q (B, H, Tq, dh) and k (B, H, S, dh) turned by their positions (rotary), and the
+        scores' bias (H, Tq, S) or None."""
+        q = self.scheme.rotate(q, self.query)  # (B, H, Tq, dh)
+        k = self.scheme.rotate(k, self.key)  # (B, H, S, dh)
+        return q, k, self.scheme.bias(self.query, self.key, self.causal)
+
 
 class MultiHeadAttention(nn.Module):
     """MultiHead(Q, K, V) with parameters laid out like nn.MultiheadAttention's.
@@ -96,6 +103,31 @@ class MultiHeadAttention(nn.Module):
         batch, length, dim = x.shape
         return x.view(batch, length, self.heads, dim // self.heads).transpose(1, 2)  # (B, H, T, dh)
 
+    def project(self, x: Tensor, which: int) -> Tensor:
+        """Queries (which=0), keys (1) or values (2) of x (B, T, D), split into heads (B, H, T, dh)."""
+        weight, bias = self.in_proj_weight.chunk(3)[which], self.in_proj_bias.chunk(3)[which]  # (D, D), (D,)
+        return self.split_heads(F.linear(x, weight, bias))  # (B, H, T, dh)
+
+    def attend(self, q: Tensor, k: Tensor, v: Tensor, allow: Tensor, bias: Tensor | None = None,
+               need_weights: bool = False) -> tuple[Tensor, Tensor | None]:
+        """Heads q (B, H, Tq, dh), k and v (B, H, S, dh) -> out (B, Tq, D) after W^O and, if
+        need_weights, the head-averaged weights (B, Tq, S).
+
+        The fused kernel unless need_weights, which takes the naive path to get the weights;
+        a position scheme's bias (H, Tq, S) enters the fused kernel as a float mask.
+        """
+        allow = allow[:, None]  # (B or 1, 1, Tq or 1, S), broadcast over heads
+        if need_weights:
+            out, weights = naive_attention(q, k, v, allow, bias)  # (B, H, Tq, dh), (B, H, Tq, S)
+            weights = weights.mean(dim=1)  # (B, Tq, S)
+        elif bias is not None:
+            mask = bias.masked_fill(~allow, float("-inf"))  # (B or 1, H, Tq, S)
+            out, weights = F.scaled_dot_product_attention(q, k, v, attn_mask=mask), None
+        else:
+            out, weights = sdpa_attention(q, k, v, allow), None  # (B, H, Tq, dh)
+        out = out.transpose(1, 2).flatten(2)  # (B, Tq, D), heads concatenated
+        return self.out_proj(out), weights  # (B, Tq, D)
+
     def forward(
         self,
         query: Tensor,  # (B, Tq, D)
@@ -106,31 +138,12 @@ class MultiHeadAttention(nn.Module):
         positions: SelfPositions | None = None,  # self-attention's scheme and positions
     ) -> tuple[Tensor, Tensor | None]:
         """Returns out (B, Tq, D) and, if need_weights, the head-averaged weights (B, Tq, S).
-
-        The fused kernel unless need_weights, which takes the naive path to get the weights.
-        A position scheme may turn q and k (rotary) and add a bias to the scores (ALiBi, T5).
-        """
-        w_q, w_k, w_v = self.in_proj_weight.chunk(3)  # (D, D) each
-        b_q, b_k, b_v = self.in_proj_bias.chunk(3)  # (D,) each
-        q = self.split_heads(F.linear(query, w_q, b_q))  # (B, H, Tq, dh)
-        k = self.split_heads(F.linear(key, w_k, b_k))  # (B, H, S, dh)
-        v = self.split_heads(F.linear(value, w_v, b_v))  # (B, H, S, dh)
+        A position scheme may turn q and k (rotary) and add a bias to the scores (ALiBi, T5)."""
+        q, k, v = self.project(query, 0), self.project(key, 1), self.project(value, 2)  # (B, H, *, dh)
         bias = None
         if positions is not None and positions.scheme.uses_scores:
-            q = positions.scheme.rotate(q, positions.query)  # (B, H, Tq, dh)
-            k = positions.scheme.rotate(k, positions.key)  # (B, H, S, dh)
-            bias = positions.scheme.bias(positions.query, positions.key, positions.causal)  # (H, Tq, S)
-        allow = allow[:, None]  # (B or 1, 1, Tq or 1, S), broadcast over heads
-        if need_weights:
-            out, weights = naive_attention(q, k, v, allow, bias)  # (B, H, Tq, dh), (B, H, Tq, S)
-            weights = weights.mean(dim=1)  # (B, Tq, S)
-        elif bias is not None:  # the fused kernel adds a float mask to the scores
-            mask = bias.masked_fill(~allow, float("-inf"))  # (B or 1, H, Tq, S)
-            out, weights = F.scaled_dot_product_attention(q, k, v, attn_mask=mask), None
-        else:
-            out, weights = sdpa_attention(q, k, v, allow), None  # (B, H, Tq, dh)
-        out = out.transpose(1, 2).flatten(2)  # (B, Tq, D), heads concatenated
-        return self.out_proj(out), weights  # (B, Tq, D)
+            q, k, bias = positions.turn(q, k)
+        return self.attend(q, k, v, allow, bias, need_weights)
 
 
 class FeedForward(nn.Module):
@@ -192,6 +205,50 @@ class DecoderLayer(nn.Module):
         x = x + attended  # (B, T, D)
         return x + self.ff(self.norm_ff(x)), weights  # (B, T, D)
 
+    def step(self, x: Tensor, cache: LayerCache, cross_allow: Tensor,
+             positions: SelfPositions) -> tuple[Tensor, LayerCache, Tensor]:
+        """forward() for one new position t only, x (B, 1, D), from the keys and values of
+        positions < t in `cache`: returns x (B, 1, D), the cache with position t appended,
+        and the cross-attention weights (B, 1, S). positions: query (t,), keys 0..t."""
+        attn = self.self_attn
+        h = self.norm_self(x)  # (B, 1, D)
+        q, k, v = attn.project(h, 0), attn.project(h, 1), attn.project(h, 2)  # (B, H, 1, dh)
+        bias = None
+        if positions.scheme.uses_scores:  # the new query and key both sit at position t
+            q = positions.scheme.rotate(q, positions.query)  # (B, H, 1, dh)
+            k = positions.scheme.rotate(k, positions.query)  # (B, H, 1, dh)
+            bias = positions.scheme.bias(positions.query, positions.key, causal=True)  # (H, 1, t+1)
+        keys = torch.cat([cache.keys, k], dim=2)  # (B, H, t+1, dh)
+        values = torch.cat([cache.values, v], dim=2)  # (B, H, t+1, dh)
+        every = torch.ones(1, 1, keys.size(2), dtype=torch.bool, device=x.device)  # (1, 1, t+1) all earlier
+        x = x + attn.attend(q, keys, values, every, bias)[0]  # (B, 1, D)
+        cross = self.cross_attn
+        q = cross.project(self.norm_cross(x), 0)  # (B, H, 1, dh)
+        attended, weights = cross.attend(q, cache.memory_keys, cache.memory_values, cross_allow,
+                                         need_weights=True)  # (B, 1, D), (B, 1, S)
+        x = x + attended  # (B, 1, D)
+        cache = LayerCache(keys, values, cache.memory_keys, cache.memory_values)
+        return x + self.ff(self.norm_ff(x)), cache, weights  # (B, 1, D)
+
+
+@dataclass
+class LayerCache:
+    """One decoder layer's keys and values so far (self-attention, turned by their positions)
+    and of the encoder memory (cross-attention, computed once per source)."""
+
+    keys: Tensor  # (B, H, t, dh)
+    values: Tensor  # (B, H, t, dh)
+    memory_keys: Tensor  # (B, H, S, dh)
+    memory_values: Tensor  # (B, H, S, dh)
+
+
+@dataclass
+class DecoderCache:
+    """Greedy decoding's state: the prefix decoded so far and every layer's cache."""
+
+    prefix: Tensor  # (B, t) token ids
+    layers: list[LayerCache]
+
 
 def encoder_allow_mask(keep_mask: Tensor, window: int | None) -> Tensor:
     """Encoder self-attention mask (B, S, S), True = query i may attend to key j.
@@ -233,9 +290,9 @@ class TransformerEncoded:
 class TransformerSeq2Seq(nn.Module):
     """Encoder and decoder stacks of `layers` pre-LN layers each, then a linear map to logits.
 
-    The decoder state is the prefix decoded so far, (B, t) token ids: `step` appends the new
-    token and reruns the decoder over the whole prefix (no key/value cache), so its logits are
-    the teacher-forced ones by construction.
+    The decoder state of greedy decoding is a key/value cache (`DecoderCache`): `step` runs
+    the decoder for the new position only, attending to the cached keys and values of the
+    earlier ones; `step_recomputing` reruns the whole prefix and is the reference it must equal.
     """
 
     def __init__(
@@ -299,14 +356,37 @@ class TransformerSeq2Seq(nn.Module):
             )  # (B, T, D), (B, T, S) or None
         return self.decoder_norm(x), weights  # (B, T, D)
 
-    def start(self, encoded: TransformerEncoded) -> Tensor:
-        """The empty prefix, (B, 0)."""
-        batch = encoded.memory.size(0)
-        return torch.empty(batch, 0, dtype=torch.long, device=encoded.memory.device)  # (B, 0)
+    def start(self, encoded: TransformerEncoded) -> DecoderCache:
+        """The empty prefix, with each layer's cross-attention keys and values of the memory."""
+        memory = encoded.memory  # (B, S, D)
+        batch, heads = memory.size(0), self.decoder_layers[0].self_attn.heads
+        empty = memory.new_zeros(batch, heads, 0, self.dim // heads)  # (B, H, 0, dh)
+        layers = [LayerCache(empty, empty, layer.cross_attn.project(memory, 1), layer.cross_attn.project(memory, 2))
+                  for layer in self.decoder_layers]
+        prefix = torch.empty(batch, 0, dtype=torch.long, device=memory.device)  # (B, 0)
+        return DecoderCache(prefix, layers)
 
-    def step(self, prev_tokens: Tensor, state: Tensor, encoded: TransformerEncoded) -> StepOutput:
-        """prev_tokens (B,) = y_{t-1}; state (B, t) the prefix before it. Logits for y_t."""
-        prefix = torch.cat([state, prev_tokens[:, None]], dim=1)  # (B, t+1)
+    def step(self, prev_tokens: Tensor, state: DecoderCache, encoded: TransformerEncoded) -> StepOutput:
+        """prev_tokens (B,) = y_{t-1} at position t; logits for y_t from the cached keys and
+        values of positions < t: O(t) work a step instead of rerunning the prefix."""
+        t = state.prefix.size(1)
+        table = self.embed if self.target_embed is None else self.target_embed
+        x = self.decoder_positions.embed(table(prev_tokens[:, None]) * math.sqrt(self.dim), offset=t)  # (B, 1, D)
+        pos = torch.arange(t + 1, device=prev_tokens.device)  # (t+1,)
+        positions = SelfPositions(self.decoder_positions, pos[t:], pos, causal=True)
+        cross_allow = encoded.keep_mask[:, None, :]  # (B, 1, S)
+        layers = []
+        for layer, cache in zip(self.decoder_layers, state.layers, strict=True):
+            x, cache, weights = layer.step(x, cache, cross_allow, positions)  # (B, 1, D)
+            layers.append(cache)
+        logits = self.out(self.decoder_norm(x)[:, 0])  # (B, V)
+        prefix = torch.cat([state.prefix, prev_tokens[:, None]], dim=1)  # (B, t+1)
+        return StepOutput(logits, DecoderCache(prefix, layers), weights[:, 0])  # weights (B, S)
+
+    def step_recomputing(self, prev_tokens: Tensor, prefix: Tensor, encoded: TransformerEncoded) -> StepOutput:
+        """The same step without a cache: the decoder reruns over the whole prefix (B, t) + y_{t-1},
+        O(t^2) a step; the reference `step` must equal (tests) and the benchmark's baseline."""
+        prefix = torch.cat([prefix, prev_tokens[:, None]], dim=1)  # (B, t+1)
         hidden, weights = self.decode(prefix, encoded, need_weights=True)  # (B, t+1, D), (B, t+1, S)
         return StepOutput(self.out(hidden[:, -1]), prefix, weights[:, -1])  # (B, V), (B, S)
 

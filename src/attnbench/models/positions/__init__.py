@@ -20,8 +20,8 @@ from torch import Tensor, nn
 class PositionScheme(nn.Module):
     """No positions at all (NoPE); the other schemes override the hooks they use."""
 
-    def embed(self, x: Tensor) -> Tensor:
-        """x (B, T, D) scaled token embeddings -> the layer input (B, T, D)."""
+    def embed(self, x: Tensor, offset: int = 0) -> Tensor:
+        """x (B, T, D) scaled token embeddings at positions offset.. -> the layer input (B, T, D)."""
         return x
 
     def rotate(self, x: Tensor, positions: Tensor) -> Tensor:

@@ -32,5 +32,5 @@ class Sinusoidal(PositionScheme):
         assert dim % 2 == 0, f"sinusoidal positions need an even dim, got {dim}"
         self.dim = dim
 
-    def embed(self, x: Tensor) -> Tensor:
-        return x + sinusoidal_positions(x.size(1), self.dim, x.device)  # (B, T, D)
+    def embed(self, x: Tensor, offset: int = 0) -> Tensor:
+        return x + sinusoidal_positions(offset + x.size(1), self.dim, x.device)[offset:]  # (B, T, D)
