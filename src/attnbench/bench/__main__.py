@@ -15,6 +15,7 @@ from attnbench.bench import LONG
 from attnbench.bench.decoders import decoder_section
 from attnbench.bench.ensemble import ensemble_section
 from attnbench.bench.fit_loop import lightning_section
+from attnbench.bench.kv_cache import kv_cache_section
 from attnbench.bench.luong import luong_section
 from attnbench.bench.pinning import pinning_section
 from attnbench.bench.sdpa import attention_section
@@ -46,8 +47,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         help="source lengths of sections 1-2 (default 16 64 256; quick 16 64)")
     parser.add_argument("--attn-lengths", type=int, nargs="+",
                         help="sequence lengths of section 3 (default 64 256 512 1024; quick 64 256)")
-    parser.add_argument("--sections", type=int, nargs="+", choices=[1, 2, 3, 4, 5, 6, 7, 8],
-                        default=[1, 2, 3, 4, 5, 6, 7, 8])
+    parser.add_argument("--sections", type=int, nargs="+", choices=[1, 2, 3, 4, 5, 6, 7, 8, 9],
+                        default=[1, 2, 3, 4, 5, 6, 7, 8, 9])
     parser.add_argument("--batch", type=int, default=32, help="batch size of sections 1-2 (default 32)")
     parser.add_argument("--rounds", type=int, help="timed rounds per comparison in sections 1-3 (default 7; quick 3)")
     parser.add_argument("--long-rounds", type=int,
@@ -87,6 +88,9 @@ def main(argv: Sequence[str] | None = None) -> None:
                                    params.train.batch_size, rounds, min_round_s=0.0),
         8: lambda: ensemble_section(params, ["transformer", "lstm"], len(params.study.seeds),
                                     params.data.train_lengths.max, params.train.batch_size, rounds),
+        9: lambda: kv_cache_section(params, ["transformer"],
+                                    [params.data.test_max_length] if quick else [params.data.test_max_length, 256],
+                                    params.data.n_test_per_length, rounds),
     }
     for number in sorted(set(args.sections)):
         section_start, load_before = time.perf_counter(), os.getloadavg()[0]
