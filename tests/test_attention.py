@@ -52,7 +52,7 @@ def test_rows_sum_to_one(name):
 
 
 def test_local_p_rows_are_the_window_softmax_times_the_gaussian():
-    attention = make("local_p")
+    attention = make("local_p").eval()  # eval: the full weights
     query, keys, keep, _, positions = inputs()
     out = attend(attention, query, keys, keep, positions)
     assert torch.all(out.weights.sum(-1) <= 1 + 1e-6)
@@ -135,7 +135,7 @@ def test_precomputed_key_projection_is_the_same_computation(name):
 
 @pytest.mark.parametrize("score", ["dot", "general", "concat"])
 def test_local_m_with_a_window_covering_the_source_equals_global(score):
-    local = make("local_m", window=S, score=score)
+    local = make("local_m", window=S, score=score).eval()
     global_ = make(score)
     global_.load_state_dict(local.scorer.state_dict())
     query, keys, keep, _, positions = inputs()
@@ -145,7 +145,7 @@ def test_local_m_with_a_window_covering_the_source_equals_global(score):
 
 def test_local_m_attends_only_inside_its_window():
     query, keys, keep, lengths, positions = inputs()
-    out = attend(make("local_m"), query, keys, keep, positions)
+    out = attend(make("local_m").eval(), query, keys, keep, positions)
     for i, n in enumerate(lengths.tolist()):
         for t in range(TQ):
             center = min(t, n - 1)
@@ -157,7 +157,7 @@ def test_local_m_attends_only_inside_its_window():
 def test_local_p_window_follows_the_predicted_position():
     """Steer p_t through the real predictor: with W_p = I and v_p = 5·1, a query of all +1
     gives p_t ~ S and one of all -1 gives p_t ~ 0; the window must move with it."""
-    attention = make("local_p")
+    attention = make("local_p").eval()  # eval: the full weights
     with torch.no_grad():
         attention.W_p.weight.copy_(torch.eye(H))
         attention.v_p.weight.fill_(5.0)
@@ -260,3 +260,32 @@ def test_the_torch_free_table_config_validates_with_agrees_with_the_classes():
     assert set(KINDS) == set(REGISTRY)
     for name, kind in KINDS.items():
         assert (REGISTRY[name].mechanism, REGISTRY[name].placement) == (kind.mechanism, kind.placement), name
+
+
+@pytest.mark.parametrize("score", ["dot", "general", "concat"])
+@pytest.mark.parametrize("name", ["local_m", "local_p"])
+@pytest.mark.parametrize("window", [1, 2, 7])
+def test_the_windowed_path_equals_the_masked_one(name, score, window):
+    """Gathering only the 2D + 1 keys of each window gives the masked full computation:
+    weights (padding included), context and gradients, to float tolerance."""
+    attention = make(name, seed=4, score=score, window=window).eval()
+    query, keys, keep, _, positions = inputs(seed=5)
+    query.requires_grad_(True)
+    keys.requires_grad_(True)
+    windowed = attend(attention, query, keys, keep, positions)
+    masked = attention.forward_masked(query, keys, keep, positions=positions)
+    torch.testing.assert_close(windowed.weights, masked.weights, atol=1e-6, rtol=1e-5)
+    torch.testing.assert_close(windowed.context, masked.context, atol=1e-6, rtol=1e-5)
+    probe = torch.linspace(-1, 1, windowed.context.numel()).view_as(windowed.context)
+    grads = [torch.autograd.grad((out.context * probe).sum(), [query, keys, *attention.parameters()])
+             for out in (windowed, masked)]
+    for a, b in zip(*grads, strict=True):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
+
+
+def test_in_training_the_windowed_path_does_not_form_the_full_weights():
+    attention = make("local_m").train()
+    query, keys, keep, _, positions = inputs()
+    out = attend(attention, query, keys, keep, positions)
+    assert out.weights is None
+    torch.testing.assert_close(out.context, attention.eval()(query, keys, keep, positions=positions).context)

@@ -15,7 +15,8 @@ from attnbench.attention.mechanism import GLOBAL, Mechanism
 @dataclass
 class AttentionOutput:
     context: Tensor  # (B, Tq, H) weighted sum of the keys
-    weights: Tensor  # (B, Tq, S) exactly 0 on padding; rows sum to 1 (local-p: see local.py)
+    weights: Tensor | None  # (B, Tq, S) exactly 0 on padding; rows sum to 1 (local-p: see
+    # local.py); None from local attention in training, which does not form them
     log_prob: Tensor | None = None  # (B, Tq) log-probability of the sampled position, else None
     entropy: Tensor | None = None  # (B, Tq) entropy of the distribution sampled from, else None
 

@@ -10,6 +10,12 @@ factor follows eq. 10 literally, so its rows sum to at most 1 (the Gaussian is n
 renormalised), and it is what lets gradients reach W_p and v_p. S is each source's
 real length. At decoder steps past the end of the source, local-m's p_t is clamped to
 the last real position so the window is never empty (the paper leaves this case open).
+
+The window is computed on its own: each query gathers the 2D + 1 keys from ceil(p_t - D)
+on, scores and weights only those, so time and memory grow like T·D, not T·S
+(`forward`). `forward_masked` scores every key and masks the rest: the reference the
+windowed path must equal (tests/test_attention.py). In training the full (B, Tq, S) weights
+are not formed (nothing reads them); in eval mode they are scattered back for the heatmaps.
 """
 
 from __future__ import annotations
@@ -54,6 +60,33 @@ class LocalAttention(Attention):
                 sequence_state=None) -> AttentionOutput:
         if projected_keys is None:
             projected_keys = self.project_keys(keys)
+        p = self.centers(query, keep_mask, positions)  # (B, Tq)
+        batch, steps, length = p.size(0), p.size(1), keys.size(1)
+        width = 2 * self.window + 1
+        offsets = torch.arange(width, device=keys.device, dtype=query.dtype)  # (W,)
+        source_pos = torch.ceil(p - self.window)[:, :, None] + offsets  # (B, Tq, W) window positions
+        distance = source_pos - p[:, :, None]  # (B, Tq, W)
+        index = source_pos.clamp(0, length - 1).long()  # (B, Tq, W), in range for gather
+        inside = (source_pos >= 0) & (source_pos <= length - 1)  # (B, Tq, W)
+        real = keep_mask.gather(1, index.flatten(1)).view(batch, steps, width)  # (B, Tq, W)
+        allowed = inside & real & (distance.abs() <= self.window)  # (B, Tq, W)
+        window_keys = gather_window(projected_keys, index)  # (B, Tq, W, A)
+        scores = self.score(query.reshape(batch * steps, 1, -1),
+                            window_keys.flatten(0, 1)).view(batch, steps, width)  # (B, Tq, W)
+        weights = masked_softmax(scores, allowed)  # (B, Tq, W)
+        if self.predictive:
+            sigma = self.window / 2
+            weights = weights * torch.exp(-(distance**2) / (2 * sigma**2))  # (B, Tq, W)
+        context = (weights[:, :, None, :] @ gather_window(keys, index)).squeeze(2)  # (B, Tq, H)
+        full = None
+        if not self.training:  # (B, Tq, S) for heatmaps; out-of-range slots carry weight 0
+            full = weights.new_zeros(batch, steps, length).scatter_add_(2, index, weights)
+        return AttentionOutput(context=context, weights=full)
+
+    def forward_masked(self, query, keys, keep_mask, positions=None, projected_keys=None) -> AttentionOutput:
+        """Every key scored, those outside the window masked: O(T·S), the reference."""
+        if projected_keys is None:
+            projected_keys = self.project_keys(keys)
         scores = self.score(query, projected_keys)  # (B, Tq, S)
         p = self.centers(query, keep_mask, positions)  # (B, Tq)
         source_pos = torch.arange(keys.size(1), device=keys.device, dtype=query.dtype)  # (S,)
@@ -64,3 +97,10 @@ class LocalAttention(Attention):
             sigma = self.window / 2
             weights = weights * torch.exp(-(distance**2) / (2 * sigma**2))  # (B, Tq, S)
         return AttentionOutput(context=weights @ keys, weights=weights)
+
+
+def gather_window(x: Tensor, index: Tensor) -> Tensor:
+    """x (B, S, F) rows at index (B, Tq, W) -> (B, Tq, W, F)."""
+    batch, steps, width = index.shape
+    flat = index.flatten(1)[:, :, None].expand(-1, -1, x.size(-1))  # (B, Tq*W, F)
+    return x.gather(1, flat).view(batch, steps, width, x.size(-1))  # (B, Tq, W, F)

@@ -187,8 +187,8 @@ class RNNSeq2Seq(nn.Module):
         att = self.attend(output, encoded, self._positions(encoded, state.step, 1))
         h_tilde = torch.tanh(self.W_c(torch.cat([att.context, output], dim=-1)))[:, 0]  # (B, H)
         feed = h_tilde if self.input_feeding else None
-        return StepOutput(self.out(h_tilde), DecoderState(rnn_state, state.step + 1, feed),
-                          att.weights[:, 0])
+        weights = None if att.weights is None else att.weights[:, 0]  # (B, S); local, training: None
+        return StepOutput(self.out(h_tilde), DecoderState(rnn_state, state.step + 1, feed), weights)
 
     # ---- teacher forcing ----------------------------------------------------------
     def forward(self, src: Tensor, tgt_in: Tensor) -> Seq2SeqOutput:
