@@ -190,3 +190,22 @@ def test_cached_decoding_equals_recomputing_the_prefix(positions):
             cache, prefix, prev = cached.state, again.state, cached.logits.argmax(-1)
         decoded = greedy_decode(model, batch.src, max_len=9)
     assert torch.equal(decoded.tokens[:, 0], model.step(torch.full((len(batch),), SOS), model.start(encoded), encoded).logits.argmax(-1))
+
+
+@pytest.mark.parametrize("positions", SCHEMES)
+@pytest.mark.parametrize("window", [1, 3, 9])
+def test_banded_encoder_attention_equals_the_masked_one(positions, window):
+    """transformer_local's encoder on the band only = the full score matrix masked to the
+    band, padding included, for every position scheme; gradients too."""
+    torch.manual_seed(2)
+    variant = TransformerVariant(arch="transformer", layers=2, heads=2, ff_dim=32, window=window,
+                                 positions=positions)
+    model = build_model(variant, SIZES, 9)
+    src = mixed_batch().src
+    banded, masked = model.encode(src).memory, model.encode(src, banded=False).memory
+    torch.testing.assert_close(banded, masked, atol=1e-5, rtol=1e-4)
+    probe = torch.linspace(-1, 1, banded.numel()).view_as(banded)
+    params = [p for p in model.encoder_layers.parameters()]
+    for a, b in zip(torch.autograd.grad((banded * probe).sum(), params),
+                    torch.autograd.grad((masked * probe).sum(), params), strict=True):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)

@@ -65,6 +65,29 @@ def naive_attention(q: Tensor, k: Tensor, v: Tensor, allow: Tensor,
     return weights @ v, weights  # (B, H, Tq, dh), (B, H, Tq, S)
 
 
+def banded_attention(q: Tensor, k: Tensor, v: Tensor, keep_mask: Tensor, window: int,
+                     scheme: PositionScheme | None = None) -> Tensor:
+    """Encoder self-attention on the band |i - j| <= window only: each query i takes the
+    2D + 1 keys i-D .. i+D (zero-padded past the ends, masked), so time and memory grow like
+    S·D, not S^2. Same rule as encoder_allow_mask: real keys in the band, and i itself.
+
+    q, k, v (B, H, S, dh), turned already where the scheme is rotary; keep_mask (B, S); the
+    scheme's bias depends on the offset j - i alone. Returns (B, H, S, dh).
+    """
+    length, width = q.size(2), 2 * window + 1
+    k_band = F.pad(k, (0, 0, window, window)).unfold(2, width, 1)  # (B, H, S, dh, W)
+    v_band = F.pad(v, (0, 0, window, window)).unfold(2, width, 1)  # (B, H, S, dh, W)
+    scores = (q[:, :, :, None, :] @ k_band).squeeze(3) / math.sqrt(q.size(-1))  # (B, H, S, W)
+    offsets = torch.arange(-window, window + 1, device=q.device)  # (W,) j - i
+    bias = None if scheme is None else scheme.offset_bias(offsets, causal=False)  # (H, W)
+    if bias is not None:
+        scores = scores + bias[:, None, :]  # (B, H, S, W)
+    real = F.pad(keep_mask, (window, window)).unfold(1, width, 1)  # (B, S, W), False past the ends
+    allow = real | (offsets == 0)  # (B, S, W)
+    weights = torch.softmax(scores.masked_fill(~allow[:, None], float("-inf")), dim=-1)  # (B, H, S, W)
+    return (weights[:, :, :, None, :] @ v_band.transpose(-1, -2)).squeeze(3)  # (B, H, S, dh)
+
+
 @dataclass
 class SelfPositions:
     """A self-attention's position scheme and the positions of its queries and keys."""
@@ -128,6 +151,17 @@ class MultiHeadAttention(nn.Module):
         out = out.transpose(1, 2).flatten(2)  # (B, Tq, D), heads concatenated
         return self.out_proj(out), weights  # (B, Tq, D)
 
+    def banded(self, x: Tensor, keep_mask: Tensor, window: int, positions: SelfPositions | None) -> Tensor:
+        """Self-attention of x (B, S, D) restricted to |i - j| <= window, on the band only
+        (banded_attention): out (B, S, D)."""
+        q, k, v = self.project(x, 0), self.project(x, 1), self.project(x, 2)  # (B, H, S, dh)
+        scheme = None
+        if positions is not None and positions.scheme.uses_scores:
+            scheme = positions.scheme
+            q, k = scheme.rotate(q, positions.query), scheme.rotate(k, positions.key)  # (B, H, S, dh)
+        out = banded_attention(q, k, v, keep_mask, window, scheme)  # (B, H, S, dh)
+        return self.out_proj(out.transpose(1, 2).flatten(2))  # (B, S, D)
+
     def forward(
         self,
         query: Tensor,  # (B, Tq, D)
@@ -168,10 +202,15 @@ class EncoderLayer(nn.Module):
         self.norm_ff = nn.LayerNorm(dim)
         self.ff = FeedForward(dim, ff_dim)
 
-    def forward(self, x: Tensor, allow: Tensor, positions: SelfPositions | None = None) -> Tensor:
-        """x (B, S, D); allow (B, S, S) from encoder_allow_mask."""
+    def forward(self, x: Tensor, allow: Tensor | None, positions: SelfPositions | None = None,
+                band: tuple[Tensor, int] | None = None) -> Tensor:
+        """x (B, S, D); allow (B, S, S) from encoder_allow_mask, or band = (keep_mask, window)
+        for restricted attention computed on the band only."""
         h = self.norm_attn(x)  # (B, S, D)
-        x = x + self.attn(h, h, h, allow, positions=positions)[0]  # (B, S, D)
+        if band is None:
+            x = x + self.attn(h, h, h, allow, positions=positions)[0]  # (B, S, D)
+        else:
+            x = x + self.attn.banded(h, *band, positions)  # (B, S, D)
         return x + self.ff(self.norm_ff(x))  # (B, S, D)
 
 
@@ -326,15 +365,18 @@ class TransformerSeq2Seq(nn.Module):
         """x_0 = sqrt(d) E y (+ PE for sinusoidal positions), tokens (B, T) -> (B, T, D)."""
         return scheme.embed(table(tokens) * math.sqrt(self.dim))  # (B, T, D)
 
-    def encode(self, src: Tensor) -> TransformerEncoded:
-        """src (B, S) token ids, right-padded with PAD."""
+    def encode(self, src: Tensor, banded: bool = True) -> TransformerEncoded:
+        """src (B, S) token ids, right-padded with PAD. With a window, self-attention runs on
+        the band only; banded=False masks the full score matrix instead (the reference)."""
         keep_mask = src != PAD  # (B, S)
-        allow = encoder_allow_mask(keep_mask, self.window)  # (B, S, S)
+        on_band = banded and self.window is not None
+        allow = None if on_band else encoder_allow_mask(keep_mask, self.window)  # (B, S, S)
+        band = (keep_mask, self.window) if on_band else None
         x = self.embed_tokens(src, self.embed, self.encoder_positions)  # (B, S, D)
         pos = torch.arange(src.size(1), device=src.device)  # (S,)
         positions = SelfPositions(self.encoder_positions, pos, pos, causal=False)
         for layer in self.encoder_layers:
-            x = layer(x, allow, positions)  # (B, S, D)
+            x = layer(x, allow, positions, band)  # (B, S, D)
         return TransformerEncoded(self.encoder_norm(x), keep_mask)  # memory (B, S, D)
 
     def decode(

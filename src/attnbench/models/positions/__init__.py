@@ -30,12 +30,18 @@ class PositionScheme(nn.Module):
 
     def bias(self, query_positions: Tensor, key_positions: Tensor, causal: bool) -> Tensor | None:
         """Added to the attention scores, (H, Tq, S); None where the scheme adds none."""
+        return self.offset_bias(key_positions[None, :] - query_positions[:, None], causal)
+
+    def offset_bias(self, offset: Tensor, causal: bool) -> Tensor | None:
+        """The bias of key-minus-query offsets j - i of any shape (...) -> (H, ...); the
+        schemes' biases depend on the offset alone, which banded attention relies on."""
         return None
 
     @property
     def uses_scores(self) -> bool:
         """True when rotate or bias act, so attention cannot take the plain fused path."""
-        return type(self).rotate is not PositionScheme.rotate or type(self).bias is not PositionScheme.bias
+        return (type(self).rotate is not PositionScheme.rotate
+                or type(self).offset_bias is not PositionScheme.offset_bias)
 
 
 def build_positions(name: str, dim: int, heads: int) -> PositionScheme:

@@ -35,8 +35,8 @@ class ALiBi(PositionScheme):
         super().__init__()
         self.register_buffer("slopes", torch.tensor(alibi_slopes(heads)), persistent=False)  # (H,)
 
-    def bias(self, query_positions: Tensor, key_positions: Tensor, causal: bool) -> Tensor:
-        distance = (query_positions[:, None] - key_positions[None, :]).float()  # (Tq, S) i - j
+    def offset_bias(self, offset: Tensor, causal: bool) -> Tensor:
+        distance = (-offset).float()  # (...) i - j
         if not causal:
             distance = distance.abs()
-        return -self.slopes[:, None, None] * distance  # (H, Tq, S)
+        return -self.slopes.view(-1, *[1] * offset.dim()) * distance  # (H, ...)

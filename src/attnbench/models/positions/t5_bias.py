@@ -43,7 +43,6 @@ class T5Bias(PositionScheme):
         self.buckets, self.max_distance = buckets, max_distance
         self.table = nn.Embedding(buckets, heads)  # b[bucket, h]
 
-    def bias(self, query_positions: Tensor, key_positions: Tensor, causal: bool) -> Tensor:
-        offset = key_positions[None, :] - query_positions[:, None]  # (Tq, S) j - i
-        ids = relative_buckets(offset, causal, self.buckets, self.max_distance)  # (Tq, S)
-        return self.table(ids).permute(2, 0, 1)  # (H, Tq, S)
+    def offset_bias(self, offset: Tensor, causal: bool) -> Tensor:
+        ids = relative_buckets(offset, causal, self.buckets, self.max_distance)  # (...) j - i
+        return self.table(ids).movedim(-1, 0)  # (H, ...)
