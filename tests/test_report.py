@@ -58,3 +58,32 @@ def test_pairs_are_found_from_the_configs(params):
                      ("local vs global", "local_p", "luong_general"),
                      ("hard vs soft", "hard", "bahdanau"),
                      ("restricted vs full", "transformer_local", "transformer")}
+
+
+def test_extrapolation_section_ranks_variants_and_checks_kazemnejad(raw_params):
+    from attnbench.report.extrapolation import extrapolation_section, scheme_findings
+
+    raw_params["variants"].update({
+        "transformer": {"arch": "transformer", "layers": 1, "heads": 2, "ff_dim": 32},
+        "transformer_nope": {"arch": "transformer", "layers": 1, "heads": 2, "ff_dim": 32, "positions": "none"},
+        "transformer_alibi": {"arch": "transformer", "layers": 1, "heads": 2, "ff_dim": 32, "positions": "alibi"},
+    })
+    raw_params["study"]["variants"] = ["lstm", "transformer", "transformer_nope", "transformer_alibi"]
+    raw_params["study"]["tasks"] = ["copy"]
+    params = parse_params(raw_params)
+    beyond = {"lstm": 0.1, "transformer": 0.0, "transformer_nope": 0.6, "transformer_alibi": 0.3}
+    rows = [{"task": "copy", "variant": v, "seed": s, "length": n,
+             "split": "in_distribution" if n <= 6 else "extrapolation", "n": 8,
+             "seq_acc": 1.0 if n <= 6 else beyond[v] + 0.01 * s, "tok_acc": 1.0, "per": 0.0}
+            for v in beyond for s in (0, 1, 2) for n in range(3, 9)]
+    curves = curves_from_rows(rows)
+    text = "\n".join(extrapolation_section(curves, params, []))
+    ranked = [line.split(" | ")[1] for line in text.splitlines() if line.startswith("| ") and line[2].isdigit()]
+    assert ranked == ["transformer_nope", "transformer_alibi", "lstm", "transformer"]
+    findings = " ".join(scheme_findings(curves, "copy", params))
+    assert "transformer_nope (none), 0.61 [" in findings
+    assert "agrees on 3 of 3 pairs they rank, 3 of them with intervals apart" in findings
+    beyond.update(transformer=0.9)  # absolute positions now best: two pairs reversed
+    rows = [{**r, "seq_acc": 1.0 if r["length"] <= 6 else beyond[r["variant"]] + 0.01 * r["seed"]} for r in rows]
+    findings = " ".join(scheme_findings(curves_from_rows(rows), "copy", params))
+    assert "agrees on 1 of 3" in findings and "sinusoidal over none, sinusoidal over alibi" in findings

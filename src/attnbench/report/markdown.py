@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from attnbench.config import Params
 from attnbench.report.comparisons import pairs
+from attnbench.report.extrapolation import extrapolation_section
 from attnbench.report.g2p import g2p_section
 from attnbench.report.stats import Curve, Interval, mean_interval
 from attnbench.tasks import G2P
@@ -132,7 +133,7 @@ def task_setup(params: Params, task: str) -> str:
 
 
 def render(curves: Curves, params: Params, heatmap_tasks: list[str],
-           parameters: dict[tuple[str, str], int]) -> str:
+           parameters: dict[tuple[str, str], int], extrapolation_tasks: list[str] = ()) -> str:
     train = params.train
     lines = [
         "# attnbench report",
@@ -172,6 +173,7 @@ def render(curves: Curves, params: Params, heatmap_tasks: list[str],
         lines += [f"### {task}", "", *accuracy_table(curves, task, params, parameters), ""]
     if G2P in params.study.tasks:
         lines += g2p_section(curves, params)
+    lines += extrapolation_section(curves, params, list(extrapolation_tasks))
     hard_soft = hard_vs_soft_table(curves, params)
     if hard_soft:
         lines += ["## Hard vs soft attention", "",

@@ -130,11 +130,19 @@ def log_heatmap(client, run_id: str, title: str, attention: dict) -> None:
         client.log_artifact(run_id, str(path), artifact_path="heatmaps")
 
 
-def evaluate_seed(params: Params, task: str, variant: str, seed: int,
-                  examples: list[Example], vocab: Vocabulary) -> tuple[list[dict], dict | None]:
+def extrapolation_example(examples: list[Example]) -> Example | None:
+    """The fixed example of the report's extrapolation heatmaps: the first test example of
+    the longest test length, if that length was never trained on."""
+    longest = max(ex.length for ex in examples)
+    return next((ex for ex in examples if ex.length == longest and ex.split == "extrapolation"), None)
+
+
+def evaluate_seed(params: Params, task: str, variant: str, seed: int, examples: list[Example],
+                  vocab: Vocabulary) -> tuple[list[dict], dict | None, dict | None]:
     """Decode the test set with one seed's weights and log it to that seed's MLflow run;
-    returns the rows per length and the attention of the fixed example (None without
-    attention). Runs in a worker process (parallel.run_jobs). `params` are the task's."""
+    returns the rows per length and the attention of the two fixed examples, at the longest
+    training length and the longest test length (None without attention). Runs in a worker
+    process (parallel.run_jobs). `params` are the task's."""
     client, experiment_id = tracking.connect(params.tracking.experiment)
     torch.manual_seed(seed)
     model = build_for_task(params.variants[variant], params.model, vocab)
@@ -148,9 +156,11 @@ def evaluate_seed(params: Params, task: str, variant: str, seed: int,
     if attention is not None:
         with tracking.store_errors(f"logging the heatmap of {name}"):
             log_heatmap(client, run_id, name, attention)
+    beyond = extrapolation_example(examples)
+    extrapolation = None if beyond is None else attention_of(model, beyond, vocab, decode_limit(examples))
     mean = sum(r["seq_acc"] for r in rows) / len(rows)
     print(f"evaluate {task}/{variant}/{seed}: mean seq_acc over lengths {mean:.3f}", flush=True)
-    return rows, attention
+    return rows, attention, extrapolation
 
 
 def main(args: argparse.Namespace) -> None:
@@ -168,17 +178,19 @@ def main(args: argparse.Namespace) -> None:
         evaluate_seed, jobs, parallel.worker_count(params.runtime.workers, len(jobs)),
         first=functools.partial(tracking.ensure_experiment, params.tracking.experiment))
     for task in tasks:
-        results, example_attention = [], None
-        for (_, job_task, _, seed, _, _), (rows, attention) in zip(jobs, evaluated, strict=True):
+        results, example_attention, beyond_attention = [], None, None
+        for (_, job_task, _, seed, _, _), (rows, attention, beyond) in zip(jobs, evaluated, strict=True):
             if job_task != task:
                 continue
             results += [{"seed": seed, **row} for row in rows]
             if attention is not None and example_attention is None:
                 example_attention = {**attention, "seed": seed}
+            if beyond is not None and beyond_attention is None:
+                beyond_attention = {**beyond, "seed": seed}
         write_json(
             paths.evaluation(task, args.variant),
             {"task": task, "variant": args.variant, "results": results,
-             "attention_example": example_attention},
+             "attention_example": example_attention, "extrapolation_example": beyond_attention},
         )
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from attnbench import paths, tracking
 from attnbench.artifacts import read_json, write_json
-from attnbench.config import Params, load_params
+from attnbench.config import Params, TransformerVariant, load_params
 from attnbench.report import figures, markdown
 from attnbench.report.stats import CSV_COLUMNS, Curve, curves_from_rows
 from attnbench.stages import base_parser, stage_entry
@@ -94,7 +94,7 @@ def main(args: argparse.Namespace) -> None:
     train_curves = {key: value["curves"] for key, value in trained.items()}
     parameters = {key: value["parameters"] for key, value in trained.items()}
     figures.training_curves(train_curves, tasks, variants, paths.FIGURES / "training_curves.png")
-    heatmap_tasks = []
+    heatmap_tasks, extrapolation_tasks = [], []
     for task in tasks:
         examples = {}
         for variant in variants:
@@ -104,7 +104,13 @@ def main(args: argparse.Namespace) -> None:
         if examples:
             figures.attention_heatmaps(examples, task, paths.FIGURES / f"attention_{task}.png")
             heatmap_tasks.append(task)
-    paths.REPORT_MD.write_text(markdown.render(curves, params, heatmap_tasks, parameters))
+        beyond = {variant: example for variant in variants
+                  if isinstance(params.variants[variant], TransformerVariant)
+                  and (example := evaluations[(task, variant)].get("extrapolation_example")) is not None}
+        if beyond:  # one panel per position scheme (and window) of the Transformer
+            figures.attention_heatmaps(beyond, task, paths.FIGURES / f"extrapolation_{task}.png")
+            extrapolation_tasks.append(task)
+    paths.REPORT_MD.write_text(markdown.render(curves, params, heatmap_tasks, parameters, extrapolation_tasks))
     log_report(params, [paths.REPORT_MD, paths.ACCURACY_CSV, *sorted(paths.FIGURES.glob("*.png"))])
     print(f"report: {len(rows)} rows -> {paths.REPORT_MD}")
 
