@@ -18,7 +18,7 @@ def error_of(raw) -> str:
 
 def test_default_study_and_smoke_profile_are_valid():
     default = load_params(REPO / "params.yaml")
-    assert len(default.study.variants) == 11
+    assert len(default.study.variants) == 14
     assert len(default.study.seeds) >= 3
     load_params(REPO / "profiles" / "smoke.yaml")
 
