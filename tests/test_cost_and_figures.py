@@ -33,7 +33,8 @@ def test_every_study_variant_has_its_mechanism_in_config_and_model():
         "luong_dot": "global attention", "luong_general": "global attention",
         "luong_concat": "global attention", "local_m": "local attention",
         "local_p": "local attention", "hard": "hard attention", "transformer": "self-attention",
-        "transformer_local": "restricted self-attention",
+        "transformer_local": "restricted self-attention", "transformer_nope": "self-attention",
+        "transformer_alibi": "self-attention", "transformer_rope": "self-attention",
     }
     names = params.study.variants
     assert {name: params.variants[name].mechanism.family for name in names} == by_hand
