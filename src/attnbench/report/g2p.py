@@ -95,9 +95,8 @@ def length_findings(curves: Curves, params: Params) -> list[str]:
            + "; ".join(f"{v} {kept[v].mean:.2f} [{kept[v].low:.2f}, {kept[v].high:.2f}]" for v in variants) + "."]
     if fixed and attentive:
         best_fixed = max(fixed, key=lambda v: kept[v].mean)
-        worst_attentive = min(attentive, key=lambda v: kept[v].mean)
         holds = [v for v in attentive if kept[v].low > kept[best_fixed].high]
-        if kept[worst_attentive].low > kept[best_fixed].high:
+        if len(holds) == len(attentive):
             verdict = (f"every attention model keeps more than every fixed-context model (best: "
                        f"{best_fixed}), intervals not overlapping")
         elif holds:
@@ -106,9 +105,11 @@ def length_findings(curves: Curves, params: Params) -> list[str]:
         else:
             verdict = ("no attention model keeps more than the best fixed-context model "
                        f"({best_fixed}) with the intervals apart")
-        out.append(f"Fixed context vs attention on real words: {verdict}; none holds fully "
-                   f"(the highest share kept is {max(variants, key=lambda v: kept[v].mean)}'s, "
-                   f"{max(kept[v].mean for v in variants):.2f}).")
+        unharmed = [v for v in variants if kept[v].high >= 1.0]  # no loss within the interval
+        top = max(variants, key=lambda v: kept[v].mean)
+        fully = (f"within their intervals {', '.join(unharmed)} lose nothing" if unharmed else
+                 f"none holds fully (the highest share kept is {top}'s, {kept[top].mean:.2f})")
+        out.append(f"Fixed context vs attention on real words: {verdict}; {fully}.")
     per = {v: curves[(G2P, v)].split_interval("extrapolation", "per") for v in variants}
     extrapolation = {v: curves[(G2P, v)].split_interval("extrapolation") for v in variants}
     best, lowest_per = (max(variants, key=lambda v: extrapolation[v].mean),
