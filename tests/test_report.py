@@ -87,3 +87,33 @@ def test_extrapolation_section_ranks_variants_and_checks_kazemnejad(raw_params):
     rows = [{**r, "seq_acc": 1.0 if r["length"] <= 6 else beyond[r["variant"]] + 0.01 * r["seed"]} for r in rows]
     findings = " ".join(scheme_findings(curves_from_rows(rows), "copy", params))
     assert "agrees on 1 of 3" in findings and "sinusoidal over none, sinusoidal over alibi" in findings
+
+
+def test_g2p_findings_compare_the_share_of_accuracy_kept_on_longer_words(raw_params):
+    """Fixed context keeps 1/3 of its short-word accuracy, attention 7/8: the sentence says so,
+    computed; a model near zero on short words does not pass for stable."""
+    from attnbench.report.g2p import length_findings
+
+    raw_params["study"]["tasks"] = ["g2p"]
+    raw_params["study"]["variants"] = ["lstm", "bahdanau"]
+    raw_params["per_task"] = {"g2p": {"data": {"train_lengths": {"min": 3, "max": 6}, "test_max_length": 8}}}
+    params = parse_params(raw_params)
+
+    def accuracy(v, s, n):  # short words 3-4, long words 5-6, extrapolation 7-8
+        short, long = (0.6, 0.2) if v == "lstm" else (0.8, 0.7)
+        return (short if n <= 4 else long if n <= 6 else 0.1) + 0.01 * s
+
+    rows = [{"task": "g2p", "variant": v, "seed": s, "length": n,
+             "split": "in_distribution" if n <= 6 else "extrapolation", "n": 8,
+             "seq_acc": accuracy(v, s, n), "tok_acc": 1.0, "per": 0.5 if v == "lstm" else 0.25}
+            for v in ("lstm", "bahdanau") for s in (0, 1, 2) for n in range(3, 9)]
+    text = " ".join(length_findings(curves_from_rows(rows), params))
+    kept_lstm = sum((0.2 + 0.01 * s) / (0.6 + 0.01 * s) for s in range(3)) / 3
+    assert f"lstm {kept_lstm:.2f} [" in text and "bahdanau 0.88 [" in text
+    assert "every attention model keeps more than every fixed-context model (best: lstm)" in text
+    assert "lowest PER bahdanau's, 25.0%" in text and "lstm 50.0%" in text
+    assert "none holds fully (the highest share kept is bahdanau's, 0.88)" in text
+    steady = [{**r, "seq_acc": 0.8 + 0.01 * r["seed"]} if r["variant"] == "bahdanau" and r["length"] <= 6 else r
+              for r in rows]  # attention loses nothing on longer words
+    text = " ".join(length_findings(curves_from_rows(steady), params))
+    assert "bahdanau 1.00 [" in text and "within their intervals bahdanau lose nothing" in text

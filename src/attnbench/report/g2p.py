@@ -67,13 +67,17 @@ def letters(first: int, last: int) -> str:
     return f"{first} letters" if first == last else f"{first}–{last} letters"
 
 
-def length_drop(curve: Curve, short: list[int], long: list[int]) -> Interval:
-    """Per seed: mean exact match over the `short` lengths minus over the `long` ones; the
-    interval of that drop over seeds (unclipped: a model may gain)."""
+def retention(curve: Curve, short: list[int], long: list[int]) -> Interval:
+    """Per seed: mean exact match over the `long` lengths divided by that over the `short`
+    ones, the share of short-word accuracy a model keeps on longer words; the interval over
+    seeds. A ratio, not a difference, so a model near 0 on short words cannot look stable."""
     index = {n: i for i, n in enumerate(curve.lengths)}
-    drops = [sum(acc[index[n]] for n in short) / len(short) - sum(acc[index[n]] for n in long) / len(long)
-             for _, acc in sorted(curve.per_seed.items())]
-    return mean_interval(drops, lower=-math.inf, upper=math.inf)
+    kept = []
+    for _, acc in sorted(curve.per_seed.items()):
+        on_short = sum(acc[index[n]] for n in short) / len(short)
+        on_long = sum(acc[index[n]] for n in long) / len(long)
+        kept.append(on_long / on_short if on_short > 0 else 0.0)
+    return mean_interval(kept, lower=0.0, upper=math.inf)
 
 
 def length_findings(curves: Curves, params: Params) -> list[str]:
@@ -83,34 +87,40 @@ def length_findings(curves: Curves, params: Params) -> list[str]:
     middle = (low + high) // 2
     short, long = list(range(low, middle + 1)), list(range(middle + 1, high + 1))
     variants = params.study.variants
-    drops = {v: length_drop(curves[(G2P, v)], short, long) for v in variants}
+    kept = {v: retention(curves[(G2P, v)], short, long) for v in variants}
     fixed = [v for v in variants if params.variants[v].fixed_context]
     attentive = [v for v in variants if not params.variants[v].fixed_context]
-    span = f"words of {letters(low, middle)} to words of {letters(middle + 1, high)} (all trained lengths)"
-    out = [f"Exact match lost from {span}, per variant (positive = worse on longer words): "
-           + "; ".join(f"{v} {drops[v].mean:+.2f} [{drops[v].low:+.2f}, {drops[v].high:+.2f}]"
-                       for v in variants) + "."]
+    out = [f"Share of exact match kept from words of {letters(low, middle)} to words of "
+           f"{letters(middle + 1, high)} (all trained lengths; 1 = no loss), per variant: "
+           + "; ".join(f"{v} {kept[v].mean:.2f} [{kept[v].low:.2f}, {kept[v].high:.2f}]" for v in variants) + "."]
     if fixed and attentive:
-        least_fixed = min(fixed, key=lambda v: drops[v].mean)
-        most_attentive = max(attentive, key=lambda v: drops[v].mean)
-        separated = drops[least_fixed].low > drops[most_attentive].high
-        holds = [v for v in attentive if drops[v].high < drops[least_fixed].low]
-        if separated:
-            verdict = ("every fixed-context model loses more with word length than every attention "
-                       "model, intervals not overlapping")
+        best_fixed = max(fixed, key=lambda v: kept[v].mean)
+        holds = [v for v in attentive if kept[v].low > kept[best_fixed].high]
+        if len(holds) == len(attentive):
+            verdict = (f"every attention model keeps more than every fixed-context model (best: "
+                       f"{best_fixed}), intervals not overlapping")
         elif holds:
-            verdict = (f"{len(holds)} of {len(attentive)} attention models lose less than the "
-                       f"fixed-context model that loses least ({least_fixed}), intervals not "
-                       f"overlapping: {', '.join(holds)}")
+            verdict = (f"{len(holds)} of {len(attentive)} attention models keep more than the best "
+                       f"fixed-context model ({best_fixed}), intervals not overlapping: {', '.join(holds)}")
         else:
-            verdict = ("no attention model's loss is separated from the fixed-context models' by "
-                       "the intervals")
-        out.append(f"Fixed context vs attention on real words: {verdict}.")
+            verdict = ("no attention model keeps more than the best fixed-context model "
+                       f"({best_fixed}) with the intervals apart")
+        unharmed = [v for v in variants if kept[v].high >= 1.0]  # no loss within the interval
+        top = max(variants, key=lambda v: kept[v].mean)
+        fully = (f"within their intervals {', '.join(unharmed)} lose nothing" if unharmed else
+                 f"none holds fully (the highest share kept is {top}'s, {kept[top].mean:.2f})")
+        out.append(f"Fixed context vs attention on real words: {verdict}; {fully}.")
+    per = {v: curves[(G2P, v)].split_interval("extrapolation", "per") for v in variants}
     extrapolation = {v: curves[(G2P, v)].split_interval("extrapolation") for v in variants}
-    best = max(variants, key=lambda v: extrapolation[v].mean)
+    best, lowest_per = (max(variants, key=lambda v: extrapolation[v].mean),
+                        min(variants, key=lambda v: per[v].mean))
     out.append(f"On words longer than any trained ({letters(high + 1, data.test_max_length)}) the best "
                f"exact match is {best}'s, {extrapolation[best].mean:.2f} "
-               f"[{extrapolation[best].low:.2f}, {extrapolation[best].high:.2f}].")
+               f"[{extrapolation[best].low:.2f}, {extrapolation[best].high:.2f}], and the lowest PER "
+               f"{lowest_per}'s, {100 * per[lowest_per].mean:.1f}% [{100 * per[lowest_per].low:.1f}, "
+               f"{100 * per[lowest_per].high:.1f}]"
+               + ("; the fixed-context models' PER there: " + ", ".join(f"{v} {100 * per[v].mean:.1f}%" for v in fixed)
+                  if fixed else "") + ".")
     return out
 
 
