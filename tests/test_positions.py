@@ -108,9 +108,13 @@ def test_t5_bias_looks_up_one_learned_scalar_per_head_and_bucket():
 SIZES = ModelConfig(embed_dim=16, hidden_dim=16)
 
 
-def transformer(positions: str, seed: int = 0):
+def transformer(positions: str, seed: int = 0, encoder: str | None = None):
+    """Two layers a side; NoPE reads its source causally unless `encoder` says otherwise
+    (model_construct skips the check that refuses a bidirectional NoPE encoder in params)."""
     torch.manual_seed(seed)
-    variant = TransformerVariant(arch="transformer", layers=2, heads=2, ff_dim=32, positions=positions)
+    encoder = encoder or ("causal" if positions == "none" else "bidirectional")
+    variant = TransformerVariant.model_construct(arch="transformer", layers=2, heads=2, ff_dim=32,
+                                                 positions=positions, encoder=encoder)
     return build_model(variant, SIZES, 9).eval()
 
 
@@ -154,8 +158,10 @@ def test_sinusoidal_is_the_default_and_keeps_the_models_weights():
     assert all(torch.equal(a.state_dict()[key], b.state_dict()[key]) for key in a.state_dict())
 
 
-def test_nope_encoder_is_blind_to_order_and_the_causal_decoder_is_not():
-    model = transformer("none")
+def test_bidirectional_nope_encoder_is_blind_to_order_and_the_causal_decoder_is_not():
+    """Why params refuse positions: none without encoder: causal: the encoder's memory of a
+    shuffled source is the shuffled memory (permutation-equivariant), so copy is unlearnable."""
+    model = transformer("none", encoder="bidirectional")
     src = torch.tensor([[3, 4, 5, 6, 7]])
     order = torch.tensor([4, 2, 0, 3, 1])
     with torch.no_grad():
@@ -168,6 +174,32 @@ def test_nope_encoder_is_blind_to_order_and_the_causal_decoder_is_not():
     for a in range(4):
         for b in range(a + 1, 4):
             assert not torch.allclose(states[a], states[b], atol=1e-4), (a, b)
+
+
+@pytest.mark.parametrize("positions", SCHEMES)
+def test_causal_encoder_reads_left_to_right_and_counts_repeated_tokens(positions):
+    """encoder: causal: a source token's memory depends on the tokens up to it only, and the
+    BOS lets equal tokens at different positions differ even without positions (NoPE)."""
+    model = transformer(positions, encoder="causal")
+    with torch.no_grad():
+        memory = model.encode(torch.tensor([[5, 5, 5, 5, 6, 7]])).memory[0]  # (S, D)
+        changed = model.encode(torch.tensor([[5, 5, 5, 5, 8, 3]])).memory[0]
+    torch.testing.assert_close(changed[:4], memory[:4], atol=1e-6, rtol=1e-5)
+    assert not torch.allclose(changed[4], memory[4], atol=1e-4)
+    for a in range(4):
+        for b in range(a + 1, 4):
+            assert not torch.allclose(memory[a], memory[b], atol=1e-4), (a, b)
+    assert_padding_invariant(model, mixed_batch())
+
+
+def test_params_refuse_an_encoder_that_cannot_see_order():
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="positions: none needs encoder: causal"):
+        TransformerVariant(arch="transformer", positions="none")
+    with pytest.raises(ValidationError, match="window .* is for a bidirectional encoder"):
+        TransformerVariant(arch="transformer", positions="none", encoder="causal", window=3)
+    assert TransformerVariant(arch="transformer", positions="none", encoder="causal").encoder == "causal"
 
 
 @pytest.mark.parametrize("positions", SCHEMES)
@@ -198,8 +230,8 @@ def test_banded_encoder_attention_equals_the_masked_one(positions, window):
     """transformer_local's encoder on the band only = the full score matrix masked to the
     band, padding included, for every position scheme; gradients too."""
     torch.manual_seed(2)
-    variant = TransformerVariant(arch="transformer", layers=2, heads=2, ff_dim=32, window=window,
-                                 positions=positions)
+    variant = TransformerVariant.model_construct(arch="transformer", layers=2, heads=2, ff_dim=32,
+                                                 window=window, positions=positions)
     model = build_model(variant, SIZES, 9)
     src = mixed_batch().src
     banded, masked = model.encode(src).memory, model.encode(src, banded=False).memory

@@ -65,7 +65,8 @@ def test_extrapolation_section_ranks_variants_and_checks_kazemnejad(raw_params):
 
     raw_params["variants"].update({
         "transformer": {"arch": "transformer", "layers": 1, "heads": 2, "ff_dim": 32},
-        "transformer_nope": {"arch": "transformer", "layers": 1, "heads": 2, "ff_dim": 32, "positions": "none"},
+        "transformer_nope": {"arch": "transformer", "layers": 1, "heads": 2, "ff_dim": 32, "positions": "none",
+                             "encoder": "causal"},
         "transformer_alibi": {"arch": "transformer", "layers": 1, "heads": 2, "ff_dim": 32, "positions": "alibi"},
     })
     raw_params["study"]["variants"] = ["lstm", "transformer", "transformer_nope", "transformer_alibi"]

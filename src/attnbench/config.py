@@ -199,6 +199,19 @@ class TransformerVariant(Section):
     # how positions enter self-attention (models/positions/): absolute sinusoidal codes,
     # none (NoPE), ALiBi's linear bias, rotary q/k, or T5's learned bucketed bias
     positions: Literal["sinusoidal", "none", "alibi", "rotary", "t5_bias"] = "sinusoidal"
+    # causal: encoder query i sees source tokens <= i, after a BOS token, as a decoder-only
+    # model reads its prompt (Kazemnejad et al. 2023); the only order a NoPE encoder can see
+    encoder: Literal["bidirectional", "causal"] = "bidirectional"
+
+    @model_validator(mode="after")
+    def _encoder_can_see_order(self) -> TransformerVariant:
+        if self.positions == "none" and self.encoder == "bidirectional":
+            raise ValueError("positions: none needs encoder: causal (a bidirectional encoder "
+                             "without positions is order-blind: it reads a source as a bag of tokens)")
+        if self.encoder == "causal" and self.window is not None:
+            raise ValueError("window (restricted self-attention) is for a bidirectional encoder; "
+                             "drop window or set encoder: bidirectional")
+        return self
 
     @property
     def mechanism(self) -> Mechanism:

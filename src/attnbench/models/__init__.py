@@ -25,7 +25,8 @@ def build_model(variant: RNNVariant | TransformerVariant, sizes: ModelConfig, vo
         from attnbench.models.transformer import TransformerSeq2Seq
 
         return TransformerSeq2Seq(vocab_size, sizes.hidden_dim, variant.heads, variant.layers,
-                                  variant.ff_dim, variant.window, target_vocab_size, variant.positions)
+                                  variant.ff_dim, variant.window, target_vocab_size, variant.positions,
+                                  causal_encoder=variant.encoder == "causal")
     attention = None if variant.attention == NO_ATTENTION else build_attention(variant, sizes.hidden_dim)
     return RNNSeq2Seq(vocab_size, sizes.embed_dim, sizes.hidden_dim, variant.cell, attention,
                       input_feeding=variant.input_feeding, target_vocab_size=target_vocab_size)

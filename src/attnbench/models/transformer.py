@@ -10,8 +10,11 @@ Those are the paper's absolute positions, the default (`positions: sinusoidal`);
 schemes of models/positions/ (none, ALiBi, rotary, T5 bias) act on self-attention instead.
 
 Encoder self-attention sees the whole source, or with `window=D` only the band |i - j| <= D
-("restricted self-attention", the paper's Table 1). Decoder self-attention is causal;
-cross-attention sees every real source token.
+("restricted self-attention", the paper's Table 1), or with `causal_encoder` only the tokens
+before it, after a BOS token (how a decoder-only model reads its prompt: the causal mask is
+the only order a NoPE encoder can see, and the BOS lets a query count the tokens before it,
+Kazemnejad et al. 2023, Theorem 1). Decoder self-attention is causal; cross-attention sees
+every real source token (never the BOS).
 
 Departures from the paper: sublayers are pre-LayerNorm, x + Sublayer(LN(x)), with a final
 LayerNorm on each stack (Xiong et al. 2020), instead of post-LN LN(x + Sublayer(x)), so small
@@ -38,7 +41,7 @@ from attnbench.attention.mechanism import Mechanism, self_attention
 from attnbench.models.outputs import Seq2SeqOutput, StepOutput
 from attnbench.models.positions import PositionScheme, build_positions
 from attnbench.models.positions.sinusoidal import sinusoidal_positions  # noqa: F401 - re-exported
-from attnbench.tasks import PAD
+from attnbench.tasks import PAD, SOS
 
 
 def sdpa_attention(q: Tensor, k: Tensor, v: Tensor, allow: Tensor) -> Tensor:
@@ -336,12 +339,14 @@ class TransformerSeq2Seq(nn.Module):
 
     def __init__(
         self, vocab_size: int, dim: int, heads: int, layers: int, ff_dim: int, window: int | None,
-        target_vocab_size: int | None = None, positions: str = "sinusoidal",
+        target_vocab_size: int | None = None, positions: str = "sinusoidal", causal_encoder: bool = False,
     ):
         """vocab_size counts the source's ids; target_vocab_size the target's where the task
         has symbols of its own there (g2p's phonemes), None where both share one table."""
         super().__init__()
         assert window is None or window >= 0, f"window must be >= 0 or None, got {window}"
+        assert not (causal_encoder and window is not None), "a causal encoder has no band"
+        self.causal_encoder = causal_encoder
         self.dim = dim
         self.window = window
         self.embed = token_embedding(vocab_size, dim)
@@ -368,6 +373,8 @@ class TransformerSeq2Seq(nn.Module):
     def encode(self, src: Tensor, banded: bool = True) -> TransformerEncoded:
         """src (B, S) token ids, right-padded with PAD. With a window, self-attention runs on
         the band only; banded=False masks the full score matrix instead (the reference)."""
+        if self.causal_encoder:
+            return self.encode_causally(src)
         keep_mask = src != PAD  # (B, S)
         on_band = banded and self.window is not None
         allow = None if on_band else encoder_allow_mask(keep_mask, self.window)  # (B, S, S)
@@ -378,6 +385,20 @@ class TransformerSeq2Seq(nn.Module):
         for layer in self.encoder_layers:
             x = layer(x, allow, positions, band)  # (B, S, D)
         return TransformerEncoded(self.encoder_norm(x), keep_mask)  # memory (B, S, D)
+
+    def encode_causally(self, src: Tensor) -> TransformerEncoded:
+        """BOS + src (B, 1+S) through causal self-attention, query i seeing positions <= i
+        (right padding: every key a real query sees is real); the memory drops the BOS."""
+        bos = torch.full_like(src[:, :1], SOS)  # (B, 1)
+        src = torch.cat([bos, src], dim=1)  # (B, 1+S)
+        x = self.embed_tokens(src, self.embed, self.encoder_positions)  # (B, 1+S, D)
+        pos = torch.arange(src.size(1), device=src.device)  # (1+S,)
+        positions = SelfPositions(self.encoder_positions, pos, pos, causal=True)
+        allow = causal_allow_mask(src.size(1), src.device)  # (1, 1+S, 1+S)
+        for layer in self.encoder_layers:
+            x = layer(x, allow, positions)  # (B, 1+S, D)
+        memory = self.encoder_norm(x)[:, 1:]  # (B, S, D)
+        return TransformerEncoded(memory, src[:, 1:] != PAD)
 
     def decode(
         self, tgt: Tensor, encoded: TransformerEncoded, need_weights: bool = False
