@@ -272,7 +272,7 @@ def test_the_windowed_path_equals_the_masked_one(name, score, window):
     query, keys, keep, _, positions = inputs(seed=5)
     query.requires_grad_(True)
     keys.requires_grad_(True)
-    windowed = attend(attention, query, keys, keep, positions)
+    windowed = attention.forward_windowed(query, keys, keep, positions=positions)
     masked = attention.forward_masked(query, keys, keep, positions=positions)
     torch.testing.assert_close(windowed.weights, masked.weights, atol=1e-6, rtol=1e-5)
     torch.testing.assert_close(windowed.context, masked.context, atol=1e-6, rtol=1e-5)
@@ -286,6 +286,21 @@ def test_the_windowed_path_equals_the_masked_one(name, score, window):
 def test_in_training_the_windowed_path_does_not_form_the_full_weights():
     attention = make("local_m").train()
     query, keys, keep, _, positions = inputs()
-    out = attend(attention, query, keys, keep, positions)
+    out = attention.forward_windowed(query, keys, keep, positions=positions)
     assert out.weights is None
     torch.testing.assert_close(out.context, attention.eval()(query, keys, keep, positions=positions).context)
+
+
+@pytest.mark.parametrize("name", ["local_m", "local_p"])
+def test_long_sources_take_the_windowed_path_and_short_ones_the_masked(name):
+    """forward switches at WINDOWED_FROM source positions: in training only the windowed path
+    leaves the full weights unformed."""
+    from attnbench.attention.local import WINDOWED_FROM
+
+    attention = make(name).train()
+    for length, windowed in ((WINDOWED_FROM - 1, False), (WINDOWED_FROM, True)):
+        keys = torch.randn(2, length, H)
+        keep = torch.ones(2, length, dtype=torch.bool)
+        positions = torch.arange(3)[None].expand(2, -1)
+        out = attention(torch.randn(2, 3, H), keys, keep, positions=positions)
+        assert (out.weights is None) == windowed, length

@@ -75,3 +75,77 @@ def test_heatmap_shows_the_weights_and_says_whether_the_output_is_right(tmp_path
     path = tmp_path / "heatmaps.png"
     figures.attention_heatmaps({"bahdanau": example, "hard": example}, "copy", path)
     assert path.read_bytes().startswith(b"\x89PNG")
+
+
+def test_measure_stops_a_variant_at_its_max_length_and_times_encoders_alone(params):
+    from attnbench.cost import ENCODER, measure, summarise
+
+    measured = measure(params, ["lstm", "transformer_local"], [4, 8, 16, 32], batch_size=2, rounds=1,
+                       max_length={"lstm": 16}, encoder_only=["transformer_local"])
+    assert list(measured) == ["lstm", "transformer_local", "transformer_local" + ENCODER]
+    assert [r["length"] for r in measured["lstm"]] == [4, 8, 16]
+    assert [r["length"] for r in measured["transformer_local" + ENCODER]] == [4, 8, 16, 32]
+    params = params.model_copy(update={"cost": params.cost.model_copy(update={"fit_from_length": 16})})
+    summary = {s["variant"]: s for s in summarise(params, measured)}
+    assert summary["lstm"]["fitted_lengths"] == [4, 16]  # short of two lengths >= 16: its three longest
+    assert summary["transformer_local"]["fitted_lengths"] == [16, 32]
+    encoder = summary["transformer_local" + ENCODER]
+    assert (encoder["mechanism"], encoder["expected_exponent"]) == ("restricted self-attention (encoder)", 1)
+
+
+def test_the_encoder_row_times_backward_through_the_encoder_only(params):
+    """The encoder step leaves gradients on the encoder and none on the decoder."""
+    from attnbench.cost import encoder_step_call
+
+    step = encoder_step_call(params, "transformer_local", 8, 2)
+    model = next(c.cell_contents for c in step.__closure__ if hasattr(c.cell_contents, "encoder_layers"))
+    step()
+    assert all(p.grad is not None for p in model.encoder_layers.parameters())
+    assert all(p.grad is None for p in model.decoder_layers.parameters())
+
+
+def test_cost_page_marks_unmeasured_lengths_and_the_fitted_range(params):
+    from attnbench.report.cost import render
+
+    cost = params.cost.model_copy(update={"lengths": [16, 32, 64], "fit_from_length": 32, "max_length": {"hard": 32}})
+    params = params.model_copy(update={"cost": cost})
+    rows = lambda lengths: [{"length": n, "step_s": 1e-3 * n, "step_s_min": 1e-3 * n, "peak_bytes": 2**20 * n}
+                            for n in lengths]
+    measured = {"lstm": rows([16, 32, 64]), "hard": rows([16, 32])}
+    summary = [{"variant": "lstm", "mechanism": "recurrent", "complexity": "O(n·d²)", "expected_exponent": 1,
+                "fitted_lengths": [32, 64], "time_exponent": 1.0, "memory_exponent": 1.0},
+               {"variant": "hard", "mechanism": "hard attention", "complexity": "O(n·m·d)", "expected_exponent": 2,
+                "fitted_lengths": [16, 32], "time_exponent": 1.0, "memory_exponent": 1.0}]
+    page = render(params, measured, summary)
+    assert "| hard | 16.0 | 32.0 | — |" in page
+    assert "| hard | hard attention | O(n·m·d) | 2 | 16–32 | 1.00 | 1.00 |" in page
+    assert "hard to n=32" in page
+
+
+@pytest.mark.parametrize("cost, message", [
+    ({"max_length": {"nonesuch": 64}}, "cost: unknown variant 'nonesuch'"),
+    ({"encoder_only": ["lstm"]}, "cost.encoder_only: lstm is not a Transformer variant"),
+    ({"max_length": {"lstm": 8}, "lengths": [4, 16, 32], "fit_from_length": 16},
+     "max_length.lstm .8. leaves fewer than two lengths"),
+])
+def test_cost_settings_naming_what_cannot_be_measured_are_refused(raw_params, cost, message):
+    from attnbench.config import parse_params
+    from attnbench.errors import ConfigError
+
+    raw_params["cost"] = {**raw_params.get("cost", {}), **cost}
+    with pytest.raises(ConfigError, match=message):
+        parse_params(raw_params)
+
+
+def test_the_window_sentence_compares_slopes_over_the_common_fitted_lengths():
+    from attnbench.report.cost import window_against_full
+
+    def row(name, mechanism, expected, slope, fitted=(512, 2048)):
+        return {"variant": name, "mechanism": mechanism, "expected_exponent": expected,
+                "time_exponent": slope, "fitted_lengths": list(fitted)}
+    summary = [row("lstm", "recurrent", 1, 1.02), row("local_m", "local attention", 1, 0.99),
+               row("transformer", "self-attention", 2, 1.85), row("luong_general", "global attention", 2, 1.42),
+               row("hard", "hard attention", 2, 1.9, fitted=(128, 512))]
+    assert window_against_full(summary) == [
+        "", "Over n = 512–2048, the windowed mechanisms grow as local_m n^0.99; the quadratic ones "
+        "measured there as luong_general n^1.42, transformer n^1.85."]

@@ -72,6 +72,28 @@ def test_padding_does_not_change_any_sequence(name):
     assert_padding_invariant(model_for(name), mixed_batch())
 
 
+@pytest.mark.parametrize("cell", ["rnn", "gru", "lstm"])
+def test_an_unpadded_batch_encodes_as_the_packed_path_does(cell):
+    """Without padding the encoder runs unpacked (linear backward); states, final state and
+    gradients equal the packed path's."""
+    from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+    torch.manual_seed(0)
+    model = build_model(RNNVariant(arch="rnn", cell=cell, attention="none"), SIZES, vocab_total(VOCAB))
+    src = torch.randint(3, vocab_total(VOCAB), (4, 9))
+    keep = src != PAD
+    memory, final = model.run_encoder(model.embed(src), keep)
+    packed = pack_padded_sequence(model.embed(src), keep.sum(1), batch_first=True, enforce_sorted=False)
+    packed_out, packed_final = model.encoder(packed)
+    reference = pad_packed_sequence(packed_out, batch_first=True)[0]
+    torch.testing.assert_close(memory, reference)
+    torch.testing.assert_close(top_hidden(final), top_hidden(packed_final))
+    weights = list(model.encoder.parameters())
+    for a, b in zip(torch.autograd.grad(memory.sum() + top_hidden(final).sum(), weights),
+                    torch.autograd.grad(reference.sum() + top_hidden(packed_final).sum(), weights), strict=True):
+        torch.testing.assert_close(a, b)
+
+
 def test_fixed_context_is_the_encoders_last_real_state():
     model, batch = model_for("lstm"), mixed_batch()
     encoded = model.encode(batch.src)

@@ -234,10 +234,26 @@ def test_banded_encoder_attention_equals_the_masked_one(positions, window):
                                                  window=window, positions=positions)
     model = build_model(variant, SIZES, 9)
     src = mixed_batch().src
-    banded, masked = model.encode(src).memory, model.encode(src, banded=False).memory
+    banded, masked = model.encode(src, banded=True).memory, model.encode(src, banded=False).memory
     torch.testing.assert_close(banded, masked, atol=1e-5, rtol=1e-4)
     probe = torch.linspace(-1, 1, banded.numel()).view_as(banded)
     params = [p for p in model.encoder_layers.parameters()]
     for a, b in zip(torch.autograd.grad((banded * probe).sum(), params),
                     torch.autograd.grad((masked * probe).sum(), params), strict=True):
         torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
+
+
+def test_transformer_local_encodes_long_sources_on_the_band_and_short_ones_masked(monkeypatch):
+    """encode() picks the band from WINDOWED_FROM source positions on (like local attention)."""
+    from attnbench.attention.local import WINDOWED_FROM
+    from attnbench.models import transformer as module
+
+    calls = []
+    real = module.banded_attention
+    monkeypatch.setattr(module, "banded_attention", lambda *args: calls.append(args[0].size(2)) or real(*args))
+    variant = TransformerVariant(arch="transformer", layers=1, heads=2, ff_dim=8, window=3)
+    model = build_model(variant, SIZES, 9).eval()
+    with torch.no_grad():
+        for length in (WINDOWED_FROM - 1, WINDOWED_FROM):
+            model.encode(torch.full((1, length), 4))
+    assert calls == [WINDOWED_FROM]

@@ -275,11 +275,19 @@ class CostConfig(Section):
     batch_size: PositiveInt = 8
     rounds: PositiveInt = 3
     fit_from_length: PositiveInt = 64  # fit slopes where fixed per-step costs no longer dominate
+    # a variant's longest length, where a step beyond would take minutes or GiBs; such a
+    # variant's slope is fitted over its own three longest lengths
+    max_length: dict[str, PositiveInt] = {}
+    # Transformer variants whose encoder is also timed alone (forward and backward of encode)
+    encoder_only: list[str] = []
 
     @model_validator(mode="after")
     def _enough_points_to_fit(self) -> CostConfig:
         if sum(n >= self.fit_from_length for n in self.lengths) < 2:
             raise ValueError("at least two lengths must be >= fit_from_length")
+        for name, longest in self.max_length.items():
+            if sum(n <= longest for n in self.lengths) < 2:
+                raise ValueError(f"max_length.{name} ({longest}) leaves fewer than two lengths to fit")
         return self
 
 
@@ -313,6 +321,12 @@ class Params(Section):
                     f"study.variants: unknown variant {name!r} "
                     f"(defined under variants: {', '.join(self.variants)})"
                 )
+        for name in [*self.cost.max_length, *self.cost.encoder_only]:
+            if name not in self.variants:
+                raise ValueError(f"cost: unknown variant {name!r} (defined under variants: {', '.join(self.variants)})")
+        for name in self.cost.encoder_only:
+            if not isinstance(self.variants[name], TransformerVariant):
+                raise ValueError(f"cost.encoder_only: {name} is not a Transformer variant")
         for task in self.per_task:
             if task not in KNOWN_TASKS:
                 raise ValueError(f"per_task: unknown task {task!r} (known: {', '.join(KNOWN_TASKS)})")

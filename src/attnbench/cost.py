@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import nn
 
+from attnbench.attention.mechanism import Mechanism, encoder_self_attention
 from attnbench.config import Params
 from attnbench.data import Batch, collate
 from attnbench.models import build_model
@@ -59,15 +60,45 @@ def step_call(params: Params, name: str, length: int, batch_size: int,
     return lambda: train_step(model, batch, optimizer, params.train.grad_clip)
 
 
+ENCODER = " (encoder)"  # suffix of the rows that time a Transformer's encoder alone
+
+
+def encoder_step_call(params: Params, name: str, length: int, batch_size: int,
+                      device: torch.device = CPU) -> Callable[[], None]:
+    """Forward and backward of the Transformer `name`'s encoder alone (loss: the sum of its
+    memory), at this length: where restricted self-attention's O(r·n) shows undiluted by
+    the decoder's O(n²) self- and cross-attention."""
+    model = build_variant(params, name).to(device).train()
+    src = exact_length_batch(length, batch_size, params.data.vocab_size).src.to(device)  # (B, n)
+
+    def step() -> None:
+        model.zero_grad(set_to_none=True)
+        model.encode(src).memory.sum().backward()
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+    return step
+
+
+def row_names(variants: Sequence[str], encoder_only: Sequence[str] = ()) -> list[str]:
+    return [*variants, *(name + ENCODER for name in encoder_only)]
+
+
 def measure(params: Params, variants: Sequence[str], lengths: Sequence[int], batch_size: int,
-            rounds: int, min_round_s: float = 0.0, device: torch.device = CPU) -> dict[str, list[dict]]:
-    """{variant: one row per length}: seconds per step (median and minimum over the rounds,
-    all variants alternated at each length) and peak bytes held during one step."""
-    measured: dict[str, list[dict]] = {name: [] for name in variants}
+            rounds: int, min_round_s: float = 0.0, device: torch.device = CPU,
+            max_length: dict[str, int] | None = None, encoder_only: Sequence[str] = ()) -> dict[str, list[dict]]:
+    """{row: one entry per length measured}: seconds per step (median and minimum over the
+    rounds, all rows alternated at each length) and peak bytes held during one step. A row
+    is a variant's training step, or its encoder alone for `encoder_only`; a variant stops
+    at its max_length."""
+    max_length = max_length or {}
+    measured: dict[str, list[dict]] = {name: [] for name in row_names(variants, encoder_only)}
     for length in lengths:
-        steps = {name: step_call(params, name, length, batch_size, device) for name in variants}
+        steps = {name: step_call(params, name, length, batch_size, device)
+                 for name in variants if length <= max_length.get(name, length)}
+        steps |= {name + ENCODER: encoder_step_call(params, name, length, batch_size, device)
+                  for name in encoder_only if length <= max_length.get(name, length)}
         timings = compare(steps, rounds=rounds, warmup=1, min_round_s=min_round_s)
-        for name in variants:
+        for name in steps:
             measured[name].append({"length": length, "step_s": timings[name].median,
                                    "step_s_min": timings[name].min,
                                    "peak_bytes": peak_memory_bytes(steps[name], device)})
@@ -81,20 +112,33 @@ def loglog_slope(lengths: Sequence[int], values: Sequence[float]) -> float:
     return sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sum((x - mx) ** 2 for x in xs)
 
 
+def mechanism_of(params: Params, row: str) -> Mechanism:
+    if row.endswith(ENCODER):
+        return encoder_self_attention(params.variants[row.removesuffix(ENCODER)].window)
+    return params.variants[row].mechanism
+
+
+def fitted_rows(rows: list[dict], fit_from_length: int) -> list[dict]:
+    """The lengths a slope is fitted over: those >= fit_from_length (where fixed per-step
+    costs no longer dominate), or a row's three longest where it stops short of two of them."""
+    fitted = [r for r in rows if r["length"] >= fit_from_length]
+    return fitted if len(fitted) >= 2 else rows[-3:]
+
+
 def summarise(params: Params, measured: dict[str, list[dict]]) -> list[dict]:
-    """Per variant: its mechanism, the expected exponent and the fitted ones, from the
-    lengths >= cost.fit_from_length (where fixed per-step costs no longer dominate)."""
+    """Per row: its mechanism, the expected exponent and the fitted ones (fitted_rows)."""
     summary = []
     for name, rows in measured.items():
-        fitted = [r for r in rows if r["length"] >= params.cost.fit_from_length]
+        fitted = fitted_rows(rows, params.cost.fit_from_length)
         lengths = [r["length"] for r in fitted]
-        mechanism = params.variants[name].mechanism
+        mechanism = mechanism_of(params, name)
         memory = [r["peak_bytes"] for r in fitted]
         summary.append({
             "variant": name,
             "mechanism": mechanism.family,
             "complexity": mechanism.complexity,
             "expected_exponent": mechanism.exponent,
+            "fitted_lengths": [lengths[0], lengths[-1]],
             "time_exponent": loglog_slope(lengths, [r["step_s"] for r in fitted]),
             "memory_exponent": loglog_slope(lengths, memory) if all(memory) else None,
         })

@@ -13,9 +13,12 @@ the last real position so the window is never empty (the paper leaves this case 
 
 The window is computed on its own: each query gathers the 2D + 1 keys from ceil(p_t - D)
 on, scores and weights only those, so time and memory grow like T·D, not T·S
-(`forward`). `forward_masked` scores every key and masks the rest: the reference the
-windowed path must equal (tests/test_attention.py). In training the full (B, Tq, S) weights
-are not formed (nothing reads them); in eval mode they are scattered back for the heatmaps.
+(`forward_windowed`). `forward_masked` scores every key and masks the rest: the reference
+the windowed path must equal (tests/test_attention.py). In training the windowed path does
+not form the full (B, Tq, S) weights (nothing reads them); in eval mode it scatters them back
+for the heatmaps. `forward` takes the windowed path for sources of WINDOWED_FROM positions or
+more, the masked one below: on short sources the gathers cost more than the keys they skip
+(measured on the study's CPU: `make bench`, section 10).
 """
 
 from __future__ import annotations
@@ -25,6 +28,11 @@ from torch import Tensor, nn
 
 from attnbench.attention.base import Attention, AttentionOutput, masked_softmax
 from attnbench.attention.mechanism import LOCAL
+
+# Source length from which the windowed paths (local attention here, transformer_local's
+# banded encoder) run instead of the masked ones; a constant, so the bytes never depend on
+# the machine. Below it masking was faster on the study's CPU at the batch sizes used.
+WINDOWED_FROM = 128
 
 
 class LocalAttention(Attention):
@@ -58,6 +66,12 @@ class LocalAttention(Attention):
 
     def forward(self, query, keys, keep_mask, positions=None, projected_keys=None,
                 sequence_state=None) -> AttentionOutput:
+        """query (B, Tq, H) against keys (B, S, H) on the window: gathered or masked by S."""
+        path = self.forward_windowed if keys.size(1) >= WINDOWED_FROM else self.forward_masked
+        return path(query, keys, keep_mask, positions, projected_keys)
+
+    def forward_windowed(self, query, keys, keep_mask, positions=None, projected_keys=None) -> AttentionOutput:
+        """Each query's 2D + 1 window keys gathered, O(T·D)."""
         if projected_keys is None:
             projected_keys = self.project_keys(keys)
         p = self.centers(query, keep_mask, positions)  # (B, Tq)

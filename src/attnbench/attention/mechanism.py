@@ -24,8 +24,16 @@ LOCAL = Mechanism("local attention", "O(n·D·d)", 1)
 HARD = Mechanism("hard attention", "O(n·m·d)", 2)  # the distribution it samples from is global
 SELF = Mechanism("self-attention", "O(n²·d)", 2)
 RESTRICTED_SELF = Mechanism("restricted self-attention", "O(r·n·d) encoder, O(n²·d) decoder", 2)
+# a Transformer's encoder alone (the cost pipeline's encoder rows)
+SELF_ENCODER = Mechanism("self-attention (encoder)", "O(n²·d)", 2)
+RESTRICTED_SELF_ENCODER = Mechanism("restricted self-attention (encoder)", "O(r·n·d)", 1)
 
 
 def self_attention(window: int | None) -> Mechanism:
     """A Transformer's family: encoder self-attention restricted to |i - j| <= window, or not."""
     return SELF if window is None else RESTRICTED_SELF
+
+
+def encoder_self_attention(window: int | None) -> Mechanism:
+    """The same for the encoder stack alone."""
+    return SELF_ENCODER if window is None else RESTRICTED_SELF_ENCODER

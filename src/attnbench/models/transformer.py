@@ -37,6 +37,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from attnbench.attention.local import WINDOWED_FROM
 from attnbench.attention.mechanism import Mechanism, self_attention
 from attnbench.models.outputs import Seq2SeqOutput, StepOutput
 from attnbench.models.positions import PositionScheme, build_positions
@@ -370,9 +371,12 @@ class TransformerSeq2Seq(nn.Module):
         """x_0 = sqrt(d) E y (+ PE for sinusoidal positions), tokens (B, T) -> (B, T, D)."""
         return scheme.embed(table(tokens) * math.sqrt(self.dim))  # (B, T, D)
 
-    def encode(self, src: Tensor, banded: bool = True) -> TransformerEncoded:
+    def encode(self, src: Tensor, banded: bool | None = None) -> TransformerEncoded:
         """src (B, S) token ids, right-padded with PAD. With a window, self-attention runs on
-        the band only; banded=False masks the full score matrix instead (the reference)."""
+        the band only (banded=True) or masks the full score matrix (banded=False, the
+        reference); None picks the band from WINDOWED_FROM source positions on."""
+        if banded is None:
+            banded = src.size(1) >= WINDOWED_FROM
         if self.causal_encoder:
             return self.encode_causally(src)
         keep_mask = src != PAD  # (B, S)

@@ -22,7 +22,8 @@ def main(args: argparse.Namespace) -> None:
     runtime.setup_process(params.runtime.threads, params.runtime.accelerator)
     c = params.cost
     measured = cost.measure(params, params.study.variants, c.lengths, c.batch_size, c.rounds,
-                            device=runtime.device(params.runtime.accelerator))
+                            device=runtime.device(params.runtime.accelerator),
+                            max_length=c.max_length, encoder_only=c.encoder_only)
     for name, rows in measured.items():
         print(f"cost {name}: " + ", ".join(f"L={r['length']} {r['step_s'] * 1e3:.1f} ms" for r in rows))
     summary = cost.summarise(params, measured)
