@@ -81,6 +81,7 @@ def test_extrapolation_section_ranks_variants_and_checks_kazemnejad(raw_params):
     text = "\n".join(extrapolation_section(curves, params, []))
     ranked = [line.split(" | ")[1] for line in text.splitlines() if line.startswith("| ") and line[2].isdigit()]
     assert ranked == ["transformer_nope", "transformer_alibi", "lstm", "transformer"]
+    assert "transformer (sinusoidal), transformer_nope (none, causal encoder after a BOS), transformer_alibi (alibi)" in text
     findings = " ".join(scheme_findings(curves, "copy", params))
     assert "transformer_nope (none), 0.61 [" in findings
     assert "agrees on 3 of 3 pairs they rank, 3 of them with intervals apart" in findings

@@ -22,6 +22,7 @@ from attnbench.bench.sdpa import attention_section
 from attnbench.bench.study import REPRO_LOG, study_section
 from attnbench.bench.table import Report, render
 from attnbench.bench.throughput import throughput_section
+from attnbench.bench.windowed import windowed_section
 from attnbench.config import load_params
 
 
@@ -47,8 +48,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         help="source lengths of sections 1-2 (default 16 64 256; quick 16 64)")
     parser.add_argument("--attn-lengths", type=int, nargs="+",
                         help="sequence lengths of section 3 (default 64 256 512 1024; quick 64 256)")
-    parser.add_argument("--sections", type=int, nargs="+", choices=[1, 2, 3, 4, 5, 6, 7, 8, 9],
-                        default=[1, 2, 3, 4, 5, 6, 7, 8, 9])
+    parser.add_argument("--sections", type=int, nargs="+", choices=[1, 2, 3, 4, 5, 6, 7, 8, 9, 10],
+                        default=[1, 2, 3, 4, 5, 6, 7, 8, 9, 10])
     parser.add_argument("--batch", type=int, default=32, help="batch size of sections 1-2 (default 32)")
     parser.add_argument("--rounds", type=int, help="timed rounds per comparison in sections 1-3 (default 7; quick 3)")
     parser.add_argument("--long-rounds", type=int,
@@ -91,6 +92,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         9: lambda: kv_cache_section(params, ["transformer"],
                                     [params.data.test_max_length] if quick else [params.data.test_max_length, 256],
                                     params.data.n_test_per_length, rounds),
+        10: lambda: windowed_section(params, ["local_m", "local_p", "transformer_local"],
+                                     [16, 128] if quick else [16, 64, 128, 256],
+                                     [params.cost.batch_size, params.train.batch_size],
+                                     3 if quick else long_rounds, min_round_s),
     }
     for number in sorted(set(args.sections)):
         section_start, load_before = time.perf_counter(), os.getloadavg()[0]
