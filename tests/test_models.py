@@ -73,16 +73,25 @@ def test_padding_does_not_change_any_sequence(name):
 
 
 @pytest.mark.parametrize("cell", ["rnn", "gru", "lstm"])
-def test_an_unpadded_batch_encodes_as_the_packed_path_does(cell):
+def test_an_unpadded_batch_encodes_as_the_packed_path_does(cell, monkeypatch):
     """Without padding the encoder runs unpacked (linear backward); states, final state and
-    gradients equal the packed path's."""
+    gradients equal the packed path's. Only a padded batch is packed."""
     from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+    from attnbench.models import rnn_seq2seq
+
+    packed_calls = []
+    monkeypatch.setattr(rnn_seq2seq, "pack_padded_sequence",
+                        lambda *a, **k: packed_calls.append(1) or pack_padded_sequence(*a, **k))
 
     torch.manual_seed(0)
     model = build_model(RNNVariant(arch="rnn", cell=cell, attention="none"), SIZES, vocab_total(VOCAB))
     src = torch.randint(3, vocab_total(VOCAB), (4, 9))
     keep = src != PAD
     memory, final = model.run_encoder(model.embed(src), keep)
+    assert not packed_calls
+    model.run_encoder(model.embed(src), keep & (torch.arange(9) < 7))  # two padding positions
+    assert len(packed_calls) == 1
     packed = pack_padded_sequence(model.embed(src), keep.sum(1), batch_first=True, enforce_sorted=False)
     packed_out, packed_final = model.encoder(packed)
     reference = pad_packed_sequence(packed_out, batch_first=True)[0]
