@@ -19,6 +19,7 @@ import yaml
 from mlflow.tracking import MlflowClient
 
 from attnbench import numerics, paths
+from attnbench.artifacts import read_json
 from attnbench.config import load_params
 from attnbench.report.stats import CSV_COLUMNS
 from attnbench.workspace import dvc, output_files, pipeline_env, stop_group
@@ -90,6 +91,14 @@ def test_mlflow_has_one_run_per_task_variant_seed(workspaces, study, which):
         assert tags["weights_md5"] == hashlib.md5(weights).hexdigest()
         assert len(tags["git_commit"]) == 40
         assert run.data.params["train.max_steps"] == str(study.for_task(task).train.max_steps)
+        # how the stopping rule ended the run: the same in MLflow and in the train JSON
+        trained = read_json(ws / paths.train_curves(task, variant))["curves"]
+        curve = next(c for c in trained if c["seed"] == int(seed))
+        assert (tags["steps"], tags["stopped"], tags["kept_step"]) == (
+            str(curve["steps"]), curve["stopped"], str(curve["kept_step"]))
+        assert curve["stopped"] in ("target", "plateau", "max_steps")
+        assert curve["kept_step"] in [step for step, _ in curve["val"]] and curve["steps"] <= int(
+            run.data.params["train.max_steps"])
         assert {key: tags[f"platform.{key}"] for key in PINNED_TAGS} == PINNED_TAGS
         assert tags["platform.cpu"] == numerics.cpu_model() and tags["platform.mkl"] != "none"
         history = client.get_metric_history(info.run_id, "test/seq_acc")

@@ -28,17 +28,53 @@ def test_alibi_slopes_are_the_papers_geometric_sequence():
     assert alibi_slopes(6) == [2.0 ** -2, 2.0 ** -4, 2.0 ** -6, 2.0 ** -8, 2.0 ** -1, 2.0 ** -3]
 
 
+# The bidirectional encoder's slopes for keys ahead of the query (j > i), written out: the
+# paper's slopes in reverse head order, except a head that would get its own slope back (the
+# middle one of an odd H, H = 1 included) takes half of it.
+AHEAD_SLOPES = {
+    1: [2.0 ** -9],
+    2: [2.0 ** -8, 2.0 ** -4],
+    3: [2.0 ** -2, 2.0 ** -9, 2.0 ** -4],  # behind: 2^-4, 2^-8, 2^-2
+    4: [2.0 ** -8, 2.0 ** -6, 2.0 ** -4, 2.0 ** -2],
+}
+
+
+@pytest.mark.parametrize("heads", [1, 2, 3, 4])
 @pytest.mark.parametrize("causal", [True, False])
-def test_alibi_bias_is_minus_slope_times_distance(causal):
-    scheme = build_positions("alibi", dim=16, heads=4)
+def test_alibi_bias_is_minus_slope_times_distance(causal, heads):
+    """Causal: -m_h (i - j) (Press et al. §3). Bidirectional: -m_h (i - j) behind the query,
+    -m'_h (j - i) ahead of it, with m'_h != m_h for every head (the symmetric -m_h |i - j|
+    would make the encoder reverse-equivariant: tests/test_order_sensitivity.py)."""
+    scheme = build_positions("alibi", dim=16, heads=heads)
     pos = torch.arange(7)
     bias = scheme.bias(pos, pos, causal)  # (H, T, T)
-    for h, slope in enumerate(alibi_slopes(4)):
+    assert bias.shape == (heads, 7, 7)
+    for h, (slope, ahead) in enumerate(zip(alibi_slopes(heads), AHEAD_SLOPES[heads], strict=True)):
+        assert ahead != slope  # every head asymmetric
         for i in range(7):
             for j in range(7):
-                distance = (i - j) if causal else abs(i - j)
-                assert bias[h, i, j].item() == pytest.approx(-slope * distance)
+                if causal or j <= i:
+                    expected = -slope * (i - j)
+                else:
+                    expected = -ahead * (j - i)
+                assert bias[h, i, j].item() == pytest.approx(expected, rel=1e-6, abs=0.0)
+    if heads > 1 and heads % 2 == 0:  # the slopes ahead are the paper's slopes, permuted
+        assert sorted(AHEAD_SLOPES[heads]) == sorted(alibi_slopes(heads))
     assert torch.equal(bias[:, 1:, 1:], scheme.bias(pos[1:], pos[1:], causal))  # shift invariant
+
+
+def test_alibi_bias_depends_on_the_offset_alone_for_banded_attention():
+    """offset_bias(j - i) of any shape gives bias(i, j) of the full matrix, both ways."""
+    scheme = build_positions("alibi", dim=16, heads=4)
+    pos = torch.arange(9)
+    offsets = torch.arange(-4, 5)  # the band's j - i, as banded_attention asks
+    for causal in (True, False):
+        full = scheme.bias(pos, pos, causal)  # (H, T, T)
+        band = scheme.offset_bias(offsets, causal)  # (H, W)
+        for i in range(9):
+            for w, d in enumerate(offsets.tolist()):
+                if 0 <= i + d < 9:
+                    assert torch.equal(band[:, w], full[:, i, i + d])
 
 
 def rotation_matrix(position: int, head_dim: int) -> torch.Tensor:

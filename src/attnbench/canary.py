@@ -36,7 +36,8 @@ def fingerprint(params: Params) -> str:
     spec = {
         "steps": STEPS, "seed": SEED, "task": TASK, "lengths": SOURCE_LENGTHS,
         "vocab_size": params.data.vocab_size, "model": params.model.model_dump(),
-        "train": params.train.model_dump(exclude={"max_steps", "val_every_n_steps", "batch_size"}),
+        # the canary fits without validation: neither the stopping rule nor `keep` acts
+        "train": params.train.model_dump(exclude={"max_steps", "val_every_n_steps", "batch_size", "stop", "keep"}),
         "log_every_n_steps": params.tracking.log_every_n_steps,
         "variants": {name: params.variants[name].model_dump() for name in params.study.variants},
     }

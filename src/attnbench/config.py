@@ -229,13 +229,28 @@ class TransformerVariant(Section):
 VariantConfig = Annotated[RNNVariant | TransformerVariant, Field(discriminator="arch")]
 
 
+class StopRule(Section):
+    """When a run has learned what it can, judged on validation exact match (val/seq_acc)
+    after every validation: it stops once the value exceeds `target`, or after `patience`
+    validations in a row none of which beat the best so far by more than `min_delta`
+    (Lightning's EarlyStopping). `train.max_steps` caps it either way."""
+
+    target: Number = Field(gt=0.0, le=1.0)
+    patience: PositiveInt
+    min_delta: Number = Field(0.0, ge=0.0, lt=1.0)
+
+
 class TrainConfig(Section):
-    max_steps: PositiveInt
+    max_steps: PositiveInt  # the cap; with `stop`, most runs end before it
     batch_size: PositiveInt
     optimizer: Literal["adam", "sgd"] = "adam"
     lr: PositiveNumber
     grad_clip: NonNegativeNumber = 1.0  # 0 = no clipping
     val_every_n_steps: PositiveInt
+    stop: StopRule | None = None  # None: every run trains max_steps
+    # the weights a run keeps (and evaluation scores): "best" = those of its best validation
+    # (the earliest on ties; the last weights when a fit has no validation), "last" = the final ones
+    keep: Literal["best", "last"] = "best"
 
 
 class DataOverrides(Section):
@@ -253,6 +268,7 @@ class TrainOverrides(Section):
 
     max_steps: PositiveInt | None = None
     val_every_n_steps: PositiveInt | None = None
+    stop: StopRule | None = None  # the task's own rule, replacing train.stop whole
 
 
 class ModelOverrides(Section):

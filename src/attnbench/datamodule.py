@@ -31,4 +31,8 @@ class SeqDataModule(pl.LightningDataModule):
         return train_loader(self.train_examples, self.batch_size, self.seed)
 
     def val_dataloader(self) -> DataLoader:
-        return DataLoader(self.val_examples, batch_size=VAL_BATCH_SIZE, collate_fn=collate)
+        """In order, with a generator of its own: each iteration draws its base seed from the
+        loader's generator (torch's global one if None), so validating would shift the random
+        stream training draws from (hard attention's samples)."""
+        return DataLoader(self.val_examples, batch_size=VAL_BATCH_SIZE, collate_fn=collate,
+                          generator=torch.Generator().manual_seed(self.seed))

@@ -94,13 +94,14 @@ class Seq2SeqModule(pl.LightningModule):
 
 
 def build_trainer(params: Params, workdir: str, logger=False, max_steps: int | None = None,
-                  progress_bar: bool = False) -> pl.Trainer:
+                  progress_bar: bool = False, callbacks: list[pl.Callback] | None = None) -> pl.Trainer:
     """The study's Trainer (train stage, canary, benchmark): deterministic, on runtime.accelerator
     (one device), clipping at train.grad_clip, validation every train.val_every_n_steps when a
-    fit has validation data."""
+    fit has validation data; `callbacks` (the stopping rule, stopping.py) as given."""
     train = params.train
     steps = max_steps or train.max_steps
     return pl.Trainer(
+        callbacks=callbacks or [],
         accelerator=params.runtime.accelerator,
         devices=1,
         max_steps=steps,

@@ -22,7 +22,7 @@ from attnbench.errors import TrackingError
 
 runtime.offline_defaults()  # before mlflow is imported
 
-from mlflow.entities import Metric, Param, RunStatus  # noqa: E402
+from mlflow.entities import Metric, Param, RunStatus, RunTag  # noqa: E402
 from mlflow.exceptions import MlflowException  # noqa: E402
 from mlflow.tracking import MlflowClient  # noqa: E402
 
@@ -30,6 +30,8 @@ TAG_KIND = "attnbench.kind"  # "train" or "report"
 TAG_TASK, TAG_VARIANT, TAG_SEED = "task", "variant", "seed"
 TAG_WEIGHTS_MD5 = "weights_md5"
 TAG_DATA_MD5 = "data_md5"
+# how the stopping rule ended a training run (stopping.py): steps taken, why, the step of the weights kept
+TAG_STEPS, TAG_STOPPED, TAG_KEPT_STEP = "steps", "stopped", "kept_step"
 TAG_GIT_COMMIT = "git_commit"
 TAG_GIT_CHANGES = "git_changes"  # tracked files that differ from git_commit (e.g. params.yaml)
 TAG_DVC_EXP = "dvc_exp_name"
@@ -245,6 +247,11 @@ def run_params(params, task: str, variant: str, seed: int) -> dict[str, object]:
         for key, value in values.items():
             flat[f"{section}.{key}"] = value
     return flat
+
+
+def set_tags(client: MlflowClient, run_id: str, tags: dict[str, str]) -> None:
+    """Several tags in one request."""
+    client.log_batch(run_id, tags=[RunTag(key, value) for key, value in sorted(tags.items())])
 
 
 def log_params(client: MlflowClient, run_id: str, params: dict[str, object]) -> None:

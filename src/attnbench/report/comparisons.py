@@ -40,7 +40,7 @@ def pairs(params: Params) -> list[Pair]:
                     found.append(Pair("hard vs soft", name, other))
             if (isinstance(cfg, TransformerVariant) and cfg.mechanism is RESTRICTED_SELF
                     and ref.mechanism is SELF
-                    and (cfg.layers, cfg.heads, cfg.ff_dim, cfg.positions)
-                    == (ref.layers, ref.heads, ref.ff_dim, ref.positions)):
+                    and (cfg.layers, cfg.heads, cfg.ff_dim, cfg.positions, cfg.encoder)
+                    == (ref.layers, ref.heads, ref.ff_dim, ref.positions, ref.encoder)):
                 found.append(Pair("restricted vs full", name, other))
     return found

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from attnbench.config import Params
 from attnbench.report.comparisons import pairs
+from attnbench.report.convergence import Runs, all_stops, convergence_section
 from attnbench.report.extrapolation import extrapolation_section
 from attnbench.report.g2p import g2p_section
 from attnbench.report.stats import Curve, Interval, mean_interval
@@ -129,12 +130,17 @@ def task_setup(params: Params, task: str) -> str:
     return (f"- {task}: training lengths {data.train_lengths.min}–{data.train_lengths.max}, test "
             f"lengths {data.train_lengths.min}–{data.test_max_length} ({data.n_test_per_length} per "
             f"length where there are as many), {data.n_train} training examples, {symbols}; "
-            f"{train.max_steps} steps, embedding {p.model.embed_dim}, hidden/model width {p.model.hidden_dim}")
+            f"{'at most ' if train.stop else ''}{train.max_steps} steps, embedding {p.model.embed_dim}, "
+            f"hidden/model width {p.model.hidden_dim}")
 
 
 def render(curves: Curves, params: Params, heatmap_tasks: list[str],
-           parameters: dict[tuple[str, str], int], extrapolation_tasks: list[str] = ()) -> str:
+           parameters: dict[tuple[str, str], int], extrapolation_tasks: list[str] = (),
+           runs: Runs | None = None) -> str:
+    """The whole report; `runs` = each (task, variant)'s per-seed training records (the train
+    JSONs' `curves`: how each run stopped), none recorded if omitted."""
     train = params.train
+    runs = runs or {}
     lines = [
         "# attnbench report",
         "",
@@ -171,9 +177,10 @@ def render(curves: Curves, params: Params, heatmap_tasks: list[str],
     ]
     for task in params.study.tasks:
         lines += [f"### {task}", "", *accuracy_table(curves, task, params, parameters), ""]
+    lines += convergence_section(curves, runs, params)
     if G2P in params.study.tasks:
         lines += g2p_section(curves, params)
-    lines += extrapolation_section(curves, params, list(extrapolation_tasks))
+    lines += extrapolation_section(curves, params, list(extrapolation_tasks), all_stops(runs, params))
     hard_soft = hard_vs_soft_table(curves, params)
     if hard_soft:
         lines += ["## Hard vs soft attention", "",

@@ -110,7 +110,8 @@ def main(args: argparse.Namespace) -> None:
         if beyond:  # one panel per position scheme (and window) of the Transformer
             figures.attention_heatmaps(beyond, task, paths.FIGURES / f"extrapolation_{task}.png")
             extrapolation_tasks.append(task)
-    paths.REPORT_MD.write_text(markdown.render(curves, params, heatmap_tasks, parameters, extrapolation_tasks))
+    paths.REPORT_MD.write_text(markdown.render(curves, params, heatmap_tasks, parameters, extrapolation_tasks,
+                                               runs=train_curves))
     log_report(params, [paths.REPORT_MD, paths.ACCURACY_CSV, *sorted(paths.FIGURES.glob("*.png"))])
     print(f"report: {len(rows)} rows -> {paths.REPORT_MD}")
 

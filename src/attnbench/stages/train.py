@@ -12,7 +12,7 @@ import functools
 import tempfile
 import time
 
-from attnbench import parallel, paths, runtime, tracking
+from attnbench import parallel, paths, runtime, stopping, tracking
 from attnbench.artifacts import save_weights, write_json
 from attnbench.config import Params, load_params
 from attnbench.data import SplitFile, check_ids, read_split, read_vocabulary
@@ -20,13 +20,15 @@ from attnbench.datamodule import SeqDataModule
 from attnbench.lit import Seq2SeqModule, build_trainer, quiet_lightning
 from attnbench.models import build_for_task
 from attnbench.stages import base_parser, check_in_study, stage_entry
+from attnbench.stopping import ValidationRecord
 from attnbench.tasks import Vocabulary
 
 
 def train_seed(params: Params, task: str, variant: str, seed: int,
                splits: dict[str, SplitFile], vocab: Vocabulary) -> tuple[dict, int]:
-    """Train one seed, save its weights, record it in MLflow; returns its loss curve and the
-    model's number of trainable parameters. Runs in a worker process (parallel.run_jobs).
+    """Train one seed until the stopping rule ends it, save the weights it keeps (train.keep),
+    record it in MLflow; returns its curves and how it stopped (steps, reason, kept step), and
+    the model's number of trainable parameters. Runs in a worker process (parallel.run_jobs).
     `params` are the task's (Params.for_task)."""
     from pytorch_lightning.loggers import MLFlowLogger
 
@@ -52,21 +54,32 @@ def train_seed(params: Params, task: str, variant: str, seed: int,
             tracking_uri=tracking.tracking_uri(),
             run_id=run_id,
         )
+        record = ValidationRecord()
+        stopper = stopping.early_stopping(params.train.stop) if params.train.stop else None
         with tempfile.TemporaryDirectory() as workdir:
-            trainer = build_trainer(params, workdir, logger=logger, progress_bar=runtime.shows_progress())
+            trainer = build_trainer(params, workdir, logger=logger, progress_bar=runtime.shows_progress(),
+                                    callbacks=[record, *([stopper] if stopper else [])])
             trainer.fit(module, datamodule=datamodule)
+        outcome = {"steps": trainer.global_step, "stopped": stopping.stop_reason(stopper),
+                   "val": record.history}
+        kept_step = record.restore_best(model) if params.train.keep == "best" else None
+        outcome["kept_step"] = trainer.global_step if kept_step is None else kept_step
+        outcome["kept_val_seq_acc"] = dict(record.history).get(outcome["kept_step"])
         weights_path = paths.weights_file(task, variant, seed)
         md5 = save_weights(model, weights_path)
-        client.set_tag(run_id, tracking.TAG_WEIGHTS_MD5, md5)
+        tracking.set_tags(client, run_id, {
+            tracking.TAG_WEIGHTS_MD5: md5, tracking.TAG_STEPS: str(outcome["steps"]),
+            tracking.TAG_STOPPED: outcome["stopped"], tracking.TAG_KEPT_STEP: str(outcome["kept_step"])})
         tracking.replace_earlier(client, experiment_id, run_id, {
             tracking.TAG_TASK: task, tracking.TAG_VARIANT: variant, tracking.TAG_SEED: str(seed),
             tracking.TAG_WEIGHTS_MD5: md5})
         client.log_artifact(run_id, str(weights_path), artifact_path="weights")
-        val_seq_acc = float(trainer.callback_metrics.get("val/seq_acc", float("nan")))
-    print(f"train {name}: {params.train.max_steps} steps, val seq_acc {val_seq_acc:.3f}, "
-          f"{time.perf_counter() - started:.0f} s, weights md5 {md5}", flush=True)
+    kept_acc = outcome["kept_val_seq_acc"]
+    print(f"train {name}: {outcome['steps']} steps ({outcome['stopped']}), kept step {outcome['kept_step']}"
+          + (f" (val seq_acc {kept_acc:.3f})" if kept_acc is not None else "")
+          + f", {time.perf_counter() - started:.0f} s, weights md5 {md5}", flush=True)
     parameters = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    return {"seed": seed, "loss": module.loss_history}, parameters
+    return {"seed": seed, "loss": module.loss_history, **outcome}, parameters
 
 
 def main(args: argparse.Namespace) -> None:
