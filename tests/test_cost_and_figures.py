@@ -35,6 +35,7 @@ def test_every_study_variant_has_its_mechanism_in_config_and_model():
         "local_p": "local attention", "hard": "hard attention", "transformer": "self-attention",
         "transformer_local": "restricted self-attention", "transformer_nope": "self-attention",
         "transformer_alibi": "self-attention", "transformer_rope": "self-attention",
+        "transformer_causal": "self-attention", "transformer_t5": "self-attention",
     }
     names = params.study.variants
     assert {name: params.variants[name].mechanism.family for name in names} == by_hand
