@@ -81,6 +81,7 @@ def statuses(client: MlflowClient) -> list[str]:
 
 def test_server_killed_mid_run_gives_one_line_and_the_next_start_closes_the_runs(tmp_path, raw_params):
     raw_params["train"]["max_steps"] = 100_000  # still training when the server dies
+    raw_params["train"].pop("stop")  # no stopping rule: the run must still be training
     raw_params["study"]["seeds"] = [0, 1]
     raw_params["runtime"]["workers"] = 2
     write_data(tmp_path, raw_params)

@@ -61,6 +61,7 @@ def test_ctrl_c_and_sigterm_both_end_every_run_killed(tmp_path, raw_params, mlfl
     """The signal reaches the whole process group (the stage and its workers), as a
     terminal's Ctrl-C does; both signals must read the same in the store."""
     raw_params["train"]["max_steps"] = 100_000
+    raw_params["train"].pop("stop")  # no stopping rule: the run must still be training
     raw_params["study"]["seeds"] = [0, 1]
     raw_params["runtime"]["workers"] = 2
     # a store write at every step, so that the signal often lands inside one (raised there,
