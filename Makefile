@@ -10,7 +10,7 @@ export DVC_NO_ANALYTICS := 1
 export MLFLOW_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := true
 
-.PHONY: install repro cost test check-platform smoke demo ui bench clean
+.PHONY: install repro cost calibrate test check-platform smoke demo ui bench clean
 
 install: $(STAMP)
 
@@ -34,6 +34,11 @@ repro: install
 
 cost: install
 	$(BIN)/dvc repro pipelines/cost/dvc.yaml
+
+# Each architecture family's learning-rate schedule, picked on validation data (~10 min;
+# DVC prepares the study's data first if needed). Its choice must be train.schedules in params.yaml.
+calibrate: install
+	$(BIN)/dvc repro pipelines/calibration/dvc.yaml
 
 test: install
 	$(BIN)/python -m pytest

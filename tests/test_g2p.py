@@ -198,6 +198,7 @@ def test_per_per_length_is_edits_over_reference_phonemes():
     assert [(r["length"], r["edits"], r["ref_total"]) for r in rows] == [(2, 2, 5), (3, 2, 1)]
     assert rows[0]["per"] == pytest.approx(2 / 5) and rows[1]["per"] == 2.0
     assert rows[0]["seq_acc"] == 0.5
+    assert [r["correct"] for r in rows] == ["10", "0"]  # each sequence, in test-file order
 
 
 def test_decoding_runs_past_a_short_reference_so_insertions_count():

@@ -21,6 +21,7 @@ STAGES = {
     ("dvc.yaml", "evaluate"): "attnbench.stages.evaluate",
     ("dvc.yaml", "report"): "attnbench.stages.report",
     ("pipelines/cost/dvc.yaml", "benchmark"): "attnbench.stages.cost",
+    ("pipelines/calibration/dvc.yaml", "calibrate"): "attnbench.stages.calibrate",
 }
 
 

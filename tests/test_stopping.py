@@ -8,11 +8,10 @@ import pytest
 import torch
 from torch import nn
 
-from attnbench import runtime, stopping
+from attnbench import stopping
 from attnbench.config import StopRule
-from attnbench.datamodule import SeqDataModule
-from attnbench.lit import Seq2SeqModule, build_trainer, quiet_lightning
-from attnbench.models import build_for_task
+from attnbench.fitting import fit_to_rule
+from attnbench.lit import quiet_lightning
 from attnbench.stages.prepare import prepare
 from attnbench.stopping import STOPPED_AT_CAP, STOPPED_AT_TARGET, STOPPED_ON_PLATEAU, ValidationRecord
 
@@ -87,12 +86,8 @@ def fit_weights(params, variant: str, every: int) -> dict[str, torch.Tensor]:
     task_params = params.model_copy(update={"train": params.train.model_copy(
         update={"val_every_n_steps": every, "stop": None, "keep": "last"})})
     splits, vocab = prepare("copy", task_params.data)
-    runtime.seed_all(0)
-    model = build_for_task(params.variants[variant], params.model, vocab)
-    module = Seq2SeqModule(model, task_params.train, reinforce=params.variants[variant].reinforce_settings)
-    data = SeqDataModule(splits["train"], splits["val"], task_params.train.batch_size, seed=0)
     with quiet_lightning():
-        build_trainer(task_params, ".", max_steps=task_params.train.max_steps).fit(module, datamodule=data)
+        model = fit_to_rule(task_params, variant, 0, splits["train"], splits["val"], vocab, variant).model
     return {k: v.clone() for k, v in model.state_dict().items()}
 
 

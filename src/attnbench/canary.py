@@ -69,8 +69,9 @@ def train_variant(params: Params, variant: str) -> str:
     examples = canary_batch(params.data.vocab_size)
     runtime.seed_all(SEED)
     model = build_model(params.variants[variant], params.model, vocab_total(params.data.vocab_size))
-    module = Seq2SeqModule(model, params.train, name=variant,
-                           reinforce=params.variants[variant].reinforce_settings)
+    config = params.variants[variant]
+    module = Seq2SeqModule(model, params.train, name=variant, reinforce=config.reinforce_settings,
+                           schedule=params.train.schedule(config.arch))
     loader = DataLoader(examples, batch_size=len(examples), collate_fn=collate)
     with tempfile.TemporaryDirectory() as workdir:
         build_trainer(params, workdir, max_steps=STEPS).fit(module, train_dataloaders=loader)

@@ -240,6 +240,28 @@ class StopRule(Section):
     min_delta: Number = Field(0.0, ge=0.0, lt=1.0)
 
 
+class Schedule(Section):
+    """The learning rate of one architecture family over a run of T = max_steps steps:
+    linear warm-up to the peak over W = warmup_steps, then constant or a cosine to zero,
+
+        lr(t) = peak * min(1, (t + 1) / W) * d(t),
+        d(t) = 1 (constant)  or  (1 + cos(pi * max(0, t - W) / (T - W))) / 2 (cosine).
+
+    peak = `lr`, or train.lr when unset. Chosen by the calibration pipeline
+    (pipelines/calibration), never per variant."""
+
+    lr: PositiveNumber | None = None
+    warmup_steps: NonNegativeInt = 0
+    decay: Literal["constant", "cosine"] = "constant"
+
+    @property
+    def is_constant(self) -> bool:
+        return self.warmup_steps == 0 and self.decay == "constant"
+
+
+FAMILIES = ("rnn", "transformer")  # the `arch` of a variant
+
+
 class TrainConfig(Section):
     max_steps: PositiveInt  # the cap; with `stop`, most runs end before it
     batch_size: PositiveInt
@@ -251,6 +273,16 @@ class TrainConfig(Section):
     # the weights a run keeps (and evaluation scores): "best" = those of its best validation
     # (the earliest on ties; the last weights when a fit has no validation), "last" = the final ones
     keep: Literal["best", "last"] = "best"
+    # the learning-rate schedule of each architecture family; a family not named trains at
+    # the constant train.lr
+    schedules: dict[Literal["rnn", "transformer"], Schedule] = {}
+
+    def schedule(self, family: str) -> Schedule:
+        """The schedule of the variants whose arch is `family`."""
+        return self.schedules.get(family, Schedule())
+
+    def peak_lr(self, family: str) -> float:
+        return self.schedule(family).lr or self.lr
 
 
 class DataOverrides(Section):
@@ -307,6 +339,19 @@ class CostConfig(Section):
         return self
 
 
+class CalibrationConfig(Section):
+    """pipelines/calibration: which learning-rate schedule each architecture family trains
+    at, decided on one task's validation data (never test data) by one seed outside the
+    study's, under the study's own protocol. Every candidate trains every listed variant of
+    its family; the family's schedule is the candidate with the highest mean kept validation
+    exact match (ties: fewer mean steps, then the order listed)."""
+
+    task: str
+    seed: NonNegativeInt
+    variants: dict[Literal["rnn", "transformer"], list[str]] = Field(min_length=1)
+    candidates: dict[str, Schedule] = Field(min_length=1)
+
+
 class Params(Section):
     runtime: RuntimeConfig = RuntimeConfig()
     tracking: TrackingConfig = TrackingConfig()
@@ -317,6 +362,7 @@ class Params(Section):
     train: TrainConfig
     per_task: dict[str, TaskSettings] = {}
     cost: CostConfig = CostConfig()
+    calibration: CalibrationConfig | None = None
 
     @model_validator(mode="after")
     def _study_variants_defined(self) -> Params:
@@ -343,6 +389,8 @@ class Params(Section):
         for name in self.cost.encoder_only:
             if not isinstance(self.variants[name], TransformerVariant):
                 raise ValueError(f"cost.encoder_only: {name} is not a Transformer variant")
+        if self.calibration is not None:
+            self._check_calibration(self.calibration)
         for task in self.per_task:
             if task not in KNOWN_TASKS:
                 raise ValueError(f"per_task: unknown task {task!r} (known: {', '.join(KNOWN_TASKS)})")
@@ -354,6 +402,19 @@ class Params(Section):
                 raise ValueError(f"per_task.{task}: train.batch_size ({merged.train.batch_size}) exceeds "
                                  f"its n_train ({merged.data.n_train})")
         return self
+
+    def _check_calibration(self, calibration: CalibrationConfig) -> None:
+        if calibration.task not in self.study.tasks:
+            raise ValueError(f"calibration.task: {calibration.task!r} is not in study.tasks "
+                             f"(its data comes from the study's prepare stage)")
+        for family, names in calibration.variants.items():
+            for name in names:
+                if name not in self.variants:
+                    raise ValueError(f"calibration.variants.{family}: unknown variant {name!r} "
+                                     f"(defined under variants: {', '.join(self.variants)})")
+                if self.variants[name].arch != family:
+                    raise ValueError(f"calibration.variants.{family}: {name} is a "
+                                     f"{self.variants[name].arch} variant")
 
     def for_task(self, task: str) -> Params:
         """These params with `per_task.<task>`'s settings in place of the study-wide ones:

@@ -12,12 +12,12 @@ import pytorch_lightning as pl
 import torch
 from torch import Tensor, nn
 
-from attnbench.config import Params, ReinforceConfig, TrainConfig
+from attnbench.config import Params, ReinforceConfig, Schedule, TrainConfig
 from attnbench.data import Batch
 from attnbench.decode import greedy_decode, score
 from attnbench.errors import TrainingDiverged
 from attnbench.models.outputs import Seq2SeqOutput
-from attnbench.objective import make_optimizer, teacher_forced, token_accuracy
+from attnbench.objective import lr_factor, make_optimizer, teacher_forced, token_accuracy
 
 
 def reinforce_terms(out: Seq2SeqOutput, nll: Tensor, real: Tensor, baseline: Tensor) -> tuple[Tensor, Tensor, Tensor]:
@@ -37,10 +37,11 @@ def reinforce_terms(out: Seq2SeqOutput, nll: Tensor, real: Tensor, baseline: Ten
 
 class Seq2SeqModule(pl.LightningModule):
     def __init__(self, model: nn.Module, train: TrainConfig, name: str = "model",
-                 reinforce: ReinforceConfig | None = None):
+                 reinforce: ReinforceConfig | None = None, schedule: Schedule = Schedule()):
         super().__init__()
         self.model = model
         self.train_cfg = train
+        self.schedule = schedule  # the variant family's (train.schedule(arch))
         self.reinforce = reinforce
         self.run_name = name
         self.loss_history: list[tuple[int, float]] = []  # (step, loss) at each logging step
@@ -89,8 +90,15 @@ class Seq2SeqModule(pl.LightningModule):
         self.log("val/tok_acc", token_accuracy(out.logits, batch.tgt_out), batch_size=size)
         self.log("val/seq_acc", scores.seq_correct.float().mean(), prog_bar=True, batch_size=size)
 
-    def configure_optimizers(self) -> torch.optim.Optimizer:
-        return make_optimizer(self.model.parameters(), self.train_cfg)
+    def configure_optimizers(self):
+        """The study's optimiser at the schedule's peak; a non-constant schedule steps its
+        factor (objective.lr_factor) after every optimiser step, over the Trainer's max_steps."""
+        optimizer = make_optimizer(self.model.parameters(), self.train_cfg, lr=self.schedule.lr)
+        if self.schedule.is_constant:
+            return optimizer
+        total, schedule = self.trainer.max_steps, self.schedule
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_factor(schedule, step, total))
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
 
 def build_trainer(params: Params, workdir: str, logger=False, max_steps: int | None = None,

@@ -10,13 +10,14 @@ benchmark and the cost pipeline time `train_step`, the same arithmetic without a
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from attnbench.config import TrainConfig
+from attnbench.config import Schedule, TrainConfig
 from attnbench.data import Batch
 from attnbench.models.outputs import Seq2SeqOutput
 from attnbench.tasks import PAD
@@ -55,16 +56,28 @@ def scored(out: Seq2SeqOutput, target: Tensor) -> TeacherForced:
     return TeacherForced(out, nll, real, nll.sum() / real.sum())
 
 
-def make_optimizer(parameters, train: TrainConfig) -> torch.optim.Optimizer:
+def make_optimizer(parameters, train: TrainConfig, lr: float | None = None) -> torch.optim.Optimizer:
     """The study's optimiser, for every training path (stage, canary, bench, cost).
 
     Adam runs fused: the unfused step's exp_avg_sq.sqrt() goes through MKL's vector maths,
     whose sqrt gives other bits on Intel than on AMD even under MKL_CBWR=COMPATIBLE
     (measured); the fused kernel is ATen code, pinned to AVX2 like the rest (numerics.py).
     """
+    lr = lr or train.lr
     if train.optimizer == "sgd":
-        return torch.optim.SGD(parameters, lr=train.lr)
-    return torch.optim.Adam(parameters, lr=train.lr, fused=True)
+        return torch.optim.SGD(parameters, lr=lr)
+    return torch.optim.Adam(parameters, lr=lr, fused=True)
+
+
+def lr_factor(schedule: Schedule, step: int, total: int) -> float:
+    """lr(step) / peak under `schedule` (config.Schedule) for a run of `total` steps:
+    min(1, (t + 1) / W) * d(t), d(t) = 1 or (1 + cos(pi * max(0, t - W) / (T - W))) / 2."""
+    warmup = schedule.warmup_steps
+    factor = min(1.0, (step + 1) / warmup) if warmup else 1.0
+    if schedule.decay == "cosine":
+        progress = max(0, step - warmup) / max(1, total - warmup)
+        factor *= 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+    return factor
 
 
 def train_step(model: nn.Module, batch: Batch, optimizer: torch.optim.Optimizer,

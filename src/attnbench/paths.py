@@ -20,6 +20,9 @@ COST = REPORTS / "cost"  # the machine-dependent cost pipeline's outputs
 COST_JSON = COST / "cost.json"
 COST_MD = COST / "cost.md"
 COST_FIGURE = COST / "cost_vs_length.png"
+CALIBRATION = REPORTS / "calibration"  # pipelines/calibration: each family's learning-rate schedule
+CALIBRATION_JSON = CALIBRATION / "calibration.json"
+CALIBRATION_MD = CALIBRATION / "calibration.md"
 SPLITS = ("train", "val", "test")
 
 

@@ -236,12 +236,14 @@ def replace_earlier(client: MlflowClient, experiment_id: str, run_id: str, tags:
 
 
 def run_params(params, task: str, variant: str, seed: int) -> dict[str, object]:
-    """The flat parameter set one run records."""
+    """The flat parameter set one run records (of train.schedules, its own family's)."""
+    config = params.variants[variant]
     flat: dict[str, object] = {"task": task, "variant": variant, "seed": seed}
     for section, values in (
-        ("variant", params.variants[variant].model_dump()),
+        ("variant", config.model_dump()),
         ("model", params.model.model_dump()),
-        ("train", params.train.model_dump()),
+        ("train", {**params.train.model_dump(exclude={"schedules"}),
+                   "schedule": params.train.schedule(config.arch).model_dump()}),
         ("data", params.data.model_dump()),
     ):
         for key, value in values.items():

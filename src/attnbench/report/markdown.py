@@ -6,6 +6,7 @@ from attnbench.config import Params
 from attnbench.report.comparisons import pairs
 from attnbench.report.convergence import Runs, all_stops, convergence_section
 from attnbench.report.extrapolation import extrapolation_section
+from attnbench.report.calibration import describe as describe_schedule
 from attnbench.report.g2p import g2p_section
 from attnbench.report.stats import Curve, Interval, mean_interval
 from attnbench.tasks import G2P
@@ -134,6 +135,21 @@ def task_setup(params: Params, task: str) -> str:
             f"hidden/model width {p.model.hidden_dim}")
 
 
+FAMILY_NAMES = {"rnn": "recurrent encoder-decoders", "transformer": "Transformers"}
+
+
+def schedules_clause(params: Params) -> str:
+    """The learning rate of each architecture family the study trains, in words."""
+    train = params.train
+    families = dict.fromkeys(params.variants[v].arch for v in params.study.variants)
+    if all(train.schedule(f).is_constant and train.schedule(f).lr is None for f in families):
+        return f"learning rate {train.lr:g}"
+    said = "; ".join(f"{FAMILY_NAMES[f]} {describe_schedule(train.schedule(f).model_dump(), train.lr)}"
+                     for f in families)
+    return (f"learning rate per architecture family, chosen on validation data by the calibration "
+            f"(`calibration/calibration.md`): {said}")
+
+
 def render(curves: Curves, params: Params, heatmap_tasks: list[str],
            parameters: dict[tuple[str, str], int], extrapolation_tasks: list[str] = (),
            runs: Runs | None = None) -> str:
@@ -152,8 +168,8 @@ def render(curves: Curves, params: Params, heatmap_tasks: list[str],
         f"- tasks: {', '.join(params.study.tasks)}; {len(params.study.variants)} variants; "
         f"seeds: {', '.join(map(str, params.study.seeds))}",
         *[task_setup(params, task) for task in params.study.tasks],
-        f"- every variant of a task gets the same budget: {train.optimizer} (lr {train.lr:g}, "
-        f"batch {train.batch_size}, gradient clip {train.grad_clip:g})",
+        f"- every variant of a task gets the same budget: {train.optimizer} (batch {train.batch_size}, "
+        f"gradient clip {train.grad_clip:g}), {schedules_clause(params)}",
         "- intervals: mean ± half-width of the 95% t-interval over seeds (clipped to [0, 1])",
         "",
         "## Findings",

@@ -17,7 +17,7 @@ from attnbench.config import load_params
 from attnbench.limits import check_fits
 from attnbench.stages import check_in_study, report_errors
 
-STAGES = ("validate", "prepare", "train", "evaluate", "report", "cost")
+STAGES = ("validate", "prepare", "train", "evaluate", "report", "cost", "calibrate")
 
 
 def preflight(argv: Sequence[str]) -> None:

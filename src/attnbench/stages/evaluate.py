@@ -30,7 +30,9 @@ from attnbench.tasks import Example, Vocabulary
 
 def accuracy_by_length(model: nn.Module, examples: list[Example]) -> list[dict]:
     """One row per test length: n, exact-match (seq_acc) and per-token (tok_acc) accuracy,
-    and the error rate over symbols, PER = edit distances / reference symbols (no EOS)."""
+    the error rate over symbols, PER = edit distances / reference symbols (no EOS), and
+    `correct`: each sequence's exact match as '1'/'0', in test-file order (the report's
+    bootstrap resamples these)."""
     by_length: dict[int, list[Example]] = defaultdict(list)
     for ex in examples:
         by_length[ex.length].append(ex)
@@ -47,6 +49,7 @@ def accuracy_by_length(model: nn.Module, examples: list[Example]) -> list[dict]:
             "split": group[0].split,
             "n": len(group),
             "seq_correct": int(scores.seq_correct.sum()),
+            "correct": "".join("1" if hit else "0" for hit in scores.seq_correct.tolist()),
             "tok_correct": int(scores.tok_correct.sum()),
             "tok_total": int(scores.tok_total.sum()),
             "edits": int(scores.edits.sum()),
@@ -143,6 +146,7 @@ def evaluate_seed(params: Params, task: str, variant: str, seed: int, examples: 
     returns the rows per length and the attention of the two fixed examples, at the longest
     training length and the longest test length (None without attention). Runs in a worker
     process (parallel.run_jobs). `params` are the task's."""
+    started = time.perf_counter()
     client, experiment_id = tracking.connect(params.tracking.experiment)
     torch.manual_seed(seed)
     model = build_for_task(params.variants[variant], params.model, vocab)
@@ -159,7 +163,8 @@ def evaluate_seed(params: Params, task: str, variant: str, seed: int, examples: 
     beyond = extrapolation_example(examples)
     extrapolation = None if beyond is None else attention_of(model, beyond, vocab, decode_limit(examples))
     mean = sum(r["seq_acc"] for r in rows) / len(rows)
-    print(f"evaluate {task}/{variant}/{seed}: mean seq_acc over lengths {mean:.3f}", flush=True)
+    print(f"evaluate {task}/{variant}/{seed}: mean seq_acc over lengths {mean:.3f} "
+          f"({len(examples)} sequences in {time.perf_counter() - started:.1f} s)", flush=True)
     return rows, attention, extrapolation
 
 

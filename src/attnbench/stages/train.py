@@ -9,18 +9,15 @@ from __future__ import annotations
 
 import argparse
 import functools
-import tempfile
 import time
 
-from attnbench import parallel, paths, runtime, stopping, tracking
+from attnbench import parallel, paths, runtime, tracking
 from attnbench.artifacts import save_weights, write_json
 from attnbench.config import Params, load_params
 from attnbench.data import SplitFile, check_ids, read_split, read_vocabulary
-from attnbench.datamodule import SeqDataModule
-from attnbench.lit import Seq2SeqModule, build_trainer, quiet_lightning
-from attnbench.models import build_for_task
+from attnbench.fitting import fit_to_rule
+from attnbench.lit import quiet_lightning
 from attnbench.stages import base_parser, check_in_study, stage_entry
-from attnbench.stopping import ValidationRecord
 from attnbench.tasks import Vocabulary
 
 
@@ -43,28 +40,14 @@ def train_seed(params: Params, task: str, variant: str, seed: int,
     started = time.perf_counter()
     with tracking.run_guard(client, run_id, name):
         tracking.log_params(client, run_id, tracking.run_params(params, task, variant, seed))
-        runtime.seed_all(seed)
-        model = build_for_task(params.variants[variant], params.model, vocab)
-        module = Seq2SeqModule(model, params.train, name=name,
-                               reinforce=params.variants[variant].reinforce_settings)
-        datamodule = SeqDataModule(splits["train"].examples, splits["val"].examples,
-                                   params.train.batch_size, seed)
         logger = MLFlowLogger(
             experiment_name=params.tracking.experiment,
             tracking_uri=tracking.tracking_uri(),
             run_id=run_id,
         )
-        record = ValidationRecord()
-        stopper = stopping.early_stopping(params.train.stop) if params.train.stop else None
-        with tempfile.TemporaryDirectory() as workdir:
-            trainer = build_trainer(params, workdir, logger=logger, progress_bar=runtime.shows_progress(),
-                                    callbacks=[record, *([stopper] if stopper else [])])
-            trainer.fit(module, datamodule=datamodule)
-        outcome = {"steps": trainer.global_step, "stopped": stopping.stop_reason(stopper),
-                   "val": record.history}
-        kept_step = record.restore_best(model) if params.train.keep == "best" else None
-        outcome["kept_step"] = trainer.global_step if kept_step is None else kept_step
-        outcome["kept_val_seq_acc"] = dict(record.history).get(outcome["kept_step"])
+        fitted = fit_to_rule(params, variant, seed, splits["train"].examples, splits["val"].examples,
+                             vocab, name, logger=logger)
+        model, outcome = fitted.model, fitted.outcome
         weights_path = paths.weights_file(task, variant, seed)
         md5 = save_weights(model, weights_path)
         tracking.set_tags(client, run_id, {
@@ -79,7 +62,7 @@ def train_seed(params: Params, task: str, variant: str, seed: int,
           + (f" (val seq_acc {kept_acc:.3f})" if kept_acc is not None else "")
           + f", {time.perf_counter() - started:.0f} s, weights md5 {md5}", flush=True)
     parameters = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    return {"seed": seed, "loss": module.loss_history, **outcome}, parameters
+    return {"seed": seed, "loss": fitted.module.loss_history, **outcome}, parameters
 
 
 def main(args: argparse.Namespace) -> None:
