@@ -16,7 +16,7 @@ from conftest import REPO
     (("train", "max_steps"), 60),
     (("variants", "local_m", "window"), 5),
     (("variants", "hard", "reinforce", "weight"), 0.5),
-    (("data", "n_test_per_length"), 100),
+    (("data", "n_test_per_length"), 200),
 ])
 def test_one_parameter_changes_one_line(tmp_path, path, value):
     copy = tmp_path / "params.yaml"
