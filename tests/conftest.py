@@ -97,3 +97,20 @@ def workspaces(tmp_path_factory):
         for proc in procs:  # on failure, timeout or Ctrl-C: no dvc repro left behind
             stop_group(proc)
     return paths
+
+
+def with_outcomes(rows: list[dict]) -> list[dict]:
+    """Report rows with `correct` (evaluate.py's per-sequence exact match) made from their
+    seq_acc: the first round(seq_acc * n) sequences right, the rest wrong."""
+    out = []
+    for row in rows:
+        right = round(row["seq_acc"] * row["n"])
+        out.append({**row, "correct": "1" * right + "0" * (row["n"] - right)})
+    return out
+
+
+def curves_of(rows: list[dict]):
+    """report.stats.curves_from_rows of rows given per-sequence outcomes by with_outcomes."""
+    from attnbench.report.stats import curves_from_rows
+
+    return curves_from_rows(with_outcomes(rows))

@@ -6,10 +6,9 @@ import numpy as np
 import pytest
 
 from attnbench.config import load_params
-from attnbench.report import figures
-from attnbench.report.stats import curves_from_rows
+from attnbench.report import figures, heatmaps
 from attnbench.cost import build_variant, loglog_slope
-from conftest import REPO
+from conftest import REPO, curves_of
 
 
 @pytest.mark.parametrize("exponent", [1.0, 1.5, 2.0])
@@ -44,10 +43,10 @@ def test_every_study_variant_has_its_mechanism_in_config_and_model():
 
 def fake_curves():
     rows = [{"task": "copy", "variant": v, "seed": s, "length": n,
-             "split": "in_distribution" if n <= 5 else "extrapolation", "n": 8,
+             "split": "in_distribution" if n <= 5 else "extrapolation", "n": 100,
              "seq_acc": max(0.0, 1 - 0.1 * n - 0.05 * s), "tok_acc": 1.0, "per": 0.1 * n}
             for v in ("lstm", "bahdanau") for s in (0, 1, 2) for n in range(3, 8)]
-    return curves_from_rows(rows)
+    return curves_of(rows)
 
 
 def test_accuracy_figure_is_a_byte_stable_png_without_a_version_stamp(tmp_path):
@@ -65,16 +64,16 @@ def test_heatmap_shows_the_weights_and_says_whether_the_output_is_right(tmp_path
                "source_symbols": ["c", "a", "t"], "target_symbols": ["K", "AE", "T", "</s>"],
                "prediction_symbols": ["K", "AE", "T", "</s>"]}
     fig, ax = figures.plt.subplots()
-    image = figures.heatmap(ax, example, "copy: bahdanau")
+    image = heatmaps.heatmap(ax, example, "copy: bahdanau")
     assert np.array_equal(np.asarray(image.get_array()), np.array(weights))
     assert [label.get_text() for label in ax.get_xticklabels()] == ["c", "a", "t"]
     assert [label.get_text() for label in ax.get_yticklabels()] == ["K", "AE", "T", "</s>"]
     assert ax.get_title() == "copy: bahdanau (correct)"
-    figures.heatmap(ax, {**example, "prediction": [3, 5, 4, 2]}, "copy: hard")
+    heatmaps.heatmap(ax, {**example, "prediction": [3, 5, 4, 2]}, "copy: hard")
     assert ax.get_title() == "copy: hard (wrong)"
     figures.plt.close(fig)
     path = tmp_path / "heatmaps.png"
-    figures.attention_heatmaps({"bahdanau": example, "hard": example}, "copy", path)
+    heatmaps.attention_heatmaps({"bahdanau": example, "hard": example}, "copy", path)
     assert path.read_bytes().startswith(b"\x89PNG")
 
 

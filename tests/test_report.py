@@ -4,8 +4,9 @@ from scipy import stats
 from attnbench.config import load_params, parse_params
 from attnbench.report.comparisons import pairs
 from attnbench.report.markdown import task_findings
-from conftest import REPO
-from attnbench.report.stats import curves_from_rows, mean_interval
+from attnbench.report.significance import decided
+from attnbench.report.stats import mean_interval
+from conftest import REPO, curves_of
 
 
 @pytest.mark.parametrize("values", [[0.2, 0.4, 0.9], [0.5, 0.55, 0.52, 0.61]])
@@ -25,7 +26,7 @@ def rows_for(accuracy):
     """accuracy(variant, seed, length) -> rows of a fake study over lengths 3..8."""
     return [
         {"task": "copy", "variant": v, "seed": s, "length": n,
-         "split": "in_distribution" if n <= 6 else "extrapolation", "n": 8,
+         "split": "in_distribution" if n <= 6 else "extrapolation", "n": 100,
          "seq_acc": accuracy(v, s, n), "tok_acc": accuracy(v, s, n), "per": 1 - accuracy(v, s, n)}
         for v in ("lstm", "bahdanau") for s in (0, 1, 2) for n in range(3, 9)
     ]
@@ -36,16 +37,21 @@ def two_variant_study(raw_params):
     return parse_params(raw_params)
 
 
+def findings(curves, params, task="copy"):
+    return " ".join(decided(curves, lambda judge: task_findings(curves, task, params, judge)))
+
+
 def test_findings_say_what_the_numbers_show(raw_params):
     params = two_variant_study(raw_params)
     collapsing = rows_for(lambda v, s, n: (1.0 if v == "bahdanau" else 1.0 - 0.15 * (n - 3)) - 0.01 * s)
-    text = " ".join(task_findings(curves_from_rows(collapsing), "copy", params))
-    assert "At the longest training length (6) the best is bahdanau with 0.99 ± 0.02; no other" in text
+    text = findings(curves_of(collapsing), params)
+    assert "At the longest training length (6) the best is bahdanau with 0.99 [" in text
+    assert "behind it, apart, lstm." in text
     assert "lstm 0.99 → 0.54" in text
-    assert "bahdanau vs lstm: +0.45, intervals do not overlap — the best attention variant is ahead" in text
+    assert "bahdanau vs lstm: +0.45 [" in text and "— the best attention variant is ahead" in text
 
     reversed_ = rows_for(lambda v, s, n: (1.0 if v == "lstm" else 1.0 - 0.15 * (n - 3)) - 0.01 * s)
-    text = " ".join(task_findings(curves_from_rows(reversed_), "copy", params))
+    text = findings(curves_of(reversed_), params)
     assert "the best is lstm" in text and "a fixed-context variant is ahead" in text
 
 
@@ -61,6 +67,7 @@ def test_pairs_are_found_from_the_configs(params):
 
 
 def test_extrapolation_section_ranks_variants_and_checks_kazemnejad(raw_params):
+    from attnbench.report.convergence import all_stops
     from attnbench.report.extrapolation import extrapolation_section, scheme_findings
 
     layer = {"arch": "transformer", "layers": 1, "heads": 2, "ff_dim": 32}
@@ -77,26 +84,28 @@ def test_extrapolation_section_ranks_variants_and_checks_kazemnejad(raw_params):
     beyond = {"lstm": 0.1, "transformer": 0.95, "transformer_nope": 0.6, "transformer_alibi": 0.3,
               "transformer_causal": 0.0}
     rows = [{"task": "copy", "variant": v, "seed": s, "length": n,
-             "split": "in_distribution" if n <= 6 else "extrapolation", "n": 8,
+             "split": "in_distribution" if n <= 6 else "extrapolation", "n": 100,
              "seq_acc": 1.0 if n <= 6 else beyond[v] + 0.01 * s, "tok_acc": 1.0, "per": 0.0}
             for v in beyond for s in (0, 1, 2) for n in range(3, 9)]
-    curves = curves_from_rows(rows)
-    text = "\n".join(extrapolation_section(curves, params, []))
+    curves = curves_of(rows)
+    text = "\n".join(decided(curves, lambda judge: extrapolation_section(curves, params, [], all_stops({}, params),
+                                                                         judge)))
     ranked = [line.split(" | ")[1] for line in text.splitlines() if line.startswith("| ") and line[2].isdigit()]
     assert ranked == ["transformer", "transformer_nope", "transformer_alibi", "lstm", "transformer_causal"]
     assert ("differing only in positions: transformer_nope (none), transformer_alibi (alibi), "
             "transformer_causal (sinusoidal). Apart from it, ranked with the rest but left out of the scheme "
             "comparison: transformer (sinusoidal, bidirectional encoder: the Vaswani et al. baseline).") in text
-    findings = " ".join(scheme_findings(curves, "copy", params))
+    found = " ".join(decided(curves, lambda judge: scheme_findings(curves, "copy", params, judge)))
     # the bidirectional transformer (0.96) is best overall, but not a scheme of the controlled set
-    assert "controlled set beyond the training lengths: transformer_nope (none), 0.61 [" in findings
-    assert "of the 3 pairs they rank, our order agrees on 3" in findings
-    assert "reversed on 0 and is undecided, intervals overlapping, on 0." in findings
+    assert "controlled set beyond the training lengths: transformer_nope (none), 0.61 [" in found
+    assert "of the 3 pairs they rank, our order agrees on 3" in found
+    assert "reversed on 0 and is undecided, no difference detected, on 0." in found
     beyond.update(transformer_causal=0.9)  # absolute positions now best: two pairs reversed
     rows = [{**r, "seq_acc": 1.0 if r["length"] <= 6 else beyond[r["variant"]] + 0.01 * r["seed"]} for r in rows]
-    findings = " ".join(scheme_findings(curves_from_rows(rows), "copy", params))
-    assert "agrees on 1 (alibi over sinusoidal)" not in findings  # K. rank alibi over sinusoidal: reversed here
-    assert "agrees on 1 (none over alibi), is reversed on 2 (sinusoidal over none, sinusoidal over alibi)" in findings
+    curves = curves_of(rows)
+    found = " ".join(decided(curves, lambda judge: scheme_findings(curves, "copy", params, judge)))
+    assert "agrees on 1 (alibi over sinusoidal)" not in found  # K. rank alibi over sinusoidal: reversed here
+    assert "agrees on 1 (none over alibi), is reversed on 2 (sinusoidal over none, sinusoidal over alibi)" in found
 
 
 def test_g2p_findings_compare_the_share_of_accuracy_kept_on_longer_words(raw_params):
@@ -114,16 +123,18 @@ def test_g2p_findings_compare_the_share_of_accuracy_kept_on_longer_words(raw_par
         return (short if n <= 4 else long if n <= 6 else 0.1) + 0.01 * s
 
     rows = [{"task": "g2p", "variant": v, "seed": s, "length": n,
-             "split": "in_distribution" if n <= 6 else "extrapolation", "n": 8,
+             "split": "in_distribution" if n <= 6 else "extrapolation", "n": 100,
              "seq_acc": accuracy(v, s, n), "tok_acc": 1.0, "per": 0.5 if v == "lstm" else 0.25}
             for v in ("lstm", "bahdanau") for s in (0, 1, 2) for n in range(3, 9)]
-    text = " ".join(length_findings(curves_from_rows(rows), params))
+    curves = curves_of(rows)
+    text = " ".join(decided(curves, lambda judge: length_findings(curves, params, judge)))
     kept_lstm = sum((0.2 + 0.01 * s) / (0.6 + 0.01 * s) for s in range(3)) / 3
     assert f"lstm {kept_lstm:.2f} [" in text and "bahdanau 0.88 [" in text
-    assert "every attention model keeps more than every fixed-context model (best: lstm)" in text
+    assert "every attention model keeps more than every fixed-context model (best: lstm), each decided apart" in text
     assert "lowest PER bahdanau's, 25.0%" in text and "lstm 50.0%" in text
     assert "none holds fully (the highest share kept is bahdanau's, 0.88)" in text
     steady = [{**r, "seq_acc": 0.8 + 0.01 * r["seed"]} if r["variant"] == "bahdanau" and r["length"] <= 6 else r
               for r in rows]  # attention loses nothing on longer words
-    text = " ".join(length_findings(curves_from_rows(steady), params))
+    curves = curves_of(steady)
+    text = " ".join(decided(curves, lambda judge: length_findings(curves, params, judge)))
     assert "bahdanau 1.00 [" in text and "within their intervals bahdanau lose nothing" in text

@@ -19,7 +19,7 @@ import statistics
 from dataclasses import dataclass
 
 from attnbench.config import Params
-from attnbench.report.stats import Curve, Interval
+from attnbench.report.stats import Curve, fmt
 
 Curves = dict[tuple[str, str], Curve]
 Runs = dict[tuple[str, str], list[dict]]  # (task, variant) -> the train JSON's "curves", one per seed
@@ -27,11 +27,6 @@ Runs = dict[tuple[str, str], list[dict]]  # (task, variant) -> the train JSON's 
 CONVERGED = 0.95  # mean in-distribution exact match at or above which a variant has learned its task
 AT_TARGET, ON_PLATEAU, AT_CAP = "target", "plateau", "max_steps"  # stopping.py's reasons
 MISSING = "–"
-
-
-def fmt(iv: Interval) -> str:
-    """mean [low, high] over seeds; the mean alone for one seed."""
-    return f"{iv.mean:.2f} [{iv.low:.2f}, {iv.high:.2f}]" if iv.n_seeds > 1 else f"{iv.mean:.2f}"
 
 
 def count(value: float | None) -> str:

@@ -14,8 +14,9 @@ Ours are encoder-decoders, so the comparison is of direction, not of numbers.
 from __future__ import annotations
 
 from attnbench.config import Params, TransformerVariant
-from attnbench.report.convergence import CONVERGED, Stops, all_stops, converged, fmt, unconverged_line
-from attnbench.report.stats import Curve, Interval
+from attnbench.report.convergence import CONVERGED, Stops, converged, unconverged_line
+from attnbench.report.significance import Judge
+from attnbench.report.stats import Curve, fmt
 
 Curves = dict[tuple[str, str], Curve]
 
@@ -51,18 +52,22 @@ def ranked_variants(curves: Curves, task: str, params: Params) -> list[str]:
     return sorted(chosen, key=lambda v: -curves[(task, v)].split_interval("extrapolation").mean)
 
 
-def ranking_table(curves: Curves, task: str, params: Params) -> list[str]:
-    """ranked_variants as a table: beyond-training mean with interval, tie with the best,
-    longest length held, in-distribution mean."""
+def beyond(curves: Curves, task: str, judge: Judge, a: str, b: str):
+    """a against b on the mean exact match beyond the training lengths, decided by `judge`."""
+    return judge(task, a, b, curves[(task, a)].split_lengths("extrapolation"), "beyond training", False)
+
+
+def ranking_table(curves: Curves, task: str, params: Params, judge: Judge) -> list[str]:
+    """ranked_variants as a table: beyond-training mean with interval, the decision against
+    the best, longest length held, in-distribution mean."""
     ranked = ranked_variants(curves, task, params)
     scores = {v: curves[(task, v)].split_interval("extrapolation") for v in ranked}
-    best = scores[ranked[0]]
     trained = params.for_task(task).data.train_lengths.max
-    lines = ["| rank | variant | exact match beyond training, mean [95% interval] | tied with the best "
+    lines = ["| rank | variant | exact match beyond training, mean [95% interval] | against the best "
              f"| longest length held (≥ {HOLDS:g}; trained to {trained}) | in distribution |",
              "|---|---|---|---|---|---|"]
     for rank, variant in enumerate(ranked, start=1):
-        tied = "best" if rank == 1 else ("yes" if scores[variant].overlaps(best) else "")
+        tied = "best" if rank == 1 else beyond(curves, task, judge, variant, ranked[0]).decision
         held = longest_held(curves[(task, variant)])
         in_dist = fmt(curves[(task, variant)].split_interval("in_distribution"))
         lines.append(f"| {rank} | {variant} | {fmt(scores[variant])} | {tied} | "
@@ -88,17 +93,18 @@ def controlled_schemes(params: Params) -> dict[str, str]:
     return found
 
 
-def kazemnejad_pairs(scores: dict[str, Interval]) -> dict[str, list[tuple[str, str]]]:
-    """The pairs (a, b) Kazemnejad et al. rank a over b, among the schemes scored, sorted
-    into "agree" (ours a > b, intervals apart), "reversed" (b > a, intervals apart) and
-    "undecided" (intervals overlap: our numbers do not order them)."""
-    ordered = [s for s in KAZEMNEJAD_ORDER if s in scores]
+def kazemnejad_pairs(curves: Curves, task: str, schemes: dict[str, str],
+                     judge: Judge) -> dict[str, list[tuple[str, str]]]:
+    """The pairs (a, b) of schemes Kazemnejad et al. rank a over b, among `schemes` (scheme ->
+    variant), sorted by the corrected decision of our comparison beyond the training lengths:
+    "agree" (a ahead, apart), "reversed" (b ahead, apart), "undecided" (no difference detected)."""
+    ordered = [s for s in KAZEMNEJAD_ORDER if s in schemes]
     pairs = [(a, b) for i, a in enumerate(ordered) for b in ordered[i + 1:]
              if not any({a, b} <= tie for tie in KAZEMNEJAD_TIES)]
     sorted_pairs = {"agree": [], "reversed": [], "undecided": []}
     for a, b in pairs:
-        kind = ("undecided" if scores[a].overlaps(scores[b]) else
-                "agree" if scores[a].mean > scores[b].mean else "reversed")
+        decided = beyond(curves, task, judge, schemes[a], schemes[b])
+        kind = "undecided" if not decided.apart else "agree" if decided.difference > 0 else "reversed"
         sorted_pairs[kind].append((a, b))
     return sorted_pairs
 
@@ -113,32 +119,32 @@ def _unconverged_note(curves: Curves, task: str, schemes: dict[str, str]) -> str
             + ("its" if len(weak) == 1 else "their") + " extrapolation number says little")
 
 
-def scheme_findings(curves: Curves, task: str, params: Params) -> list[str]:
-    """The best scheme of the controlled set beyond the training lengths, and how many of
-    Kazemnejad et al.'s pairs our order agrees with, intervals apart."""
+def scheme_findings(curves: Curves, task: str, params: Params, judge: Judge) -> list[str]:
+    """The best scheme of the controlled set beyond the training lengths, each other scheme
+    decided against it, and how many of Kazemnejad et al.'s pairs our order agrees with."""
     schemes = controlled_schemes(params)
     if len(schemes) < 2:
         return []
     scores = {s: curves[(task, v)].split_interval("extrapolation") for s, v in schemes.items()}
     best = max(scores, key=lambda s: scores[s].mean)
-    tied = [schemes[s] for s in scores if s != best and scores[s].overlaps(scores[best])]
+    against = [f"{schemes[s]} {beyond(curves, task, judge, schemes[best], schemes[s]).text()}"
+               for s in scores if s != best]
     note = _unconverged_note(curves, task, schemes)
     out = [f"Best position scheme of the controlled set beyond the training lengths: {schemes[best]} ({best}), "
-           f"{fmt(scores[best])}" + (f"; within its interval: {', '.join(tied)}" if tied else
-                                     "; no other scheme's interval overlaps it") + note + "."]
-    found = kazemnejad_pairs(scores)
+           f"{fmt(scores[best])}; its lead over each other scheme: " + "; ".join(against) + note + "."]
+    found = kazemnejad_pairs(curves, task, schemes, judge)
     total = sum(len(p) for p in found.values())
     if total:
         def listed(kind: str, word: str) -> str:
             return ", ".join(f"{b} {word} {a}" if kind == "reversed" else f"{a} {word} {b}" for a, b in found[kind])
         out.append(
             f"Against Kazemnejad et al. 2023 (Figure 1, mean reciprocal rank over 10 tasks: NoPE ≈ T5 > "
-            f"ALiBi > rotary ≈ absolute), counting only pairs whose intervals are apart: of the {total} pairs "
+            f"ALiBi > rotary ≈ absolute), counting only pairs decided apart: of the {total} pairs "
             f"they rank, our order agrees on {len(found['agree'])}"
             + (f" ({listed('agree', 'over')})" if found["agree"] else "")
             + f", is reversed on {len(found['reversed'])}"
             + (f" ({listed('reversed', 'over')})" if found["reversed"] else "")
-            + f" and is undecided, intervals overlapping, on {len(found['undecided'])}"
+            + f" and is undecided, no difference detected, on {len(found['undecided'])}"
             + (f" ({listed('undecided', 'vs')})" if found["undecided"] else "") + ".")
     return out
 
@@ -161,7 +167,7 @@ def intro(params: Params) -> list[str]:
     lines = [f"Mean exact match over the lengths beyond each task's training lengths, per seed, then the "
              f"95% interval over seeds; only variants converged in distribution (mean in-distribution exact "
              f"match ≥ {CONVERGED:g}) are ranked, the others listed below each table with how their seeds "
-             f"stopped; `tied` = the interval overlaps the best's; `longest length held` = the longest test "
+             f"stopped; `against the best` = the corrected decision of its comparison with the best; `longest length held` = the longest test "
              f"length up to which the mean exact match stays ≥ {HOLDS:g} at every length (– if not even the "
              f"shortest).", ""]
     schemes = controlled_schemes(params)
@@ -179,11 +185,12 @@ def intro(params: Params) -> list[str]:
     return [*lines, text, ""]
 
 
-def task_block(curves: Curves, found: dict[tuple[str, str], Stops], task: str, params: Params) -> list[str]:
+def task_block(curves: Curves, found: dict[tuple[str, str], Stops], task: str, params: Params,
+               judge: Judge) -> list[str]:
     """One task's heading, scheme findings, ranking and the variants left out of it."""
     data = params.for_task(task).data
     lines = [f"### {task} (lengths {data.train_lengths.max + 1}–{data.test_max_length})", ""]
-    lines += [f"- {sentence}" for sentence in scheme_findings(curves, task, params)]
+    lines += [f"- {sentence}" for sentence in scheme_findings(curves, task, params, judge)]
     unranked = unranked_lines(curves, found, task, params)
     if len(unranked) == len(params.study.variants):
         top = max(params.study.variants, key=lambda v: curves[(task, v)].split_interval("in_distribution").mean)
@@ -192,7 +199,7 @@ def task_block(curves: Curves, found: dict[tuple[str, str], Stops], task: str, p
                   "the ranking below is of every variant, all unconverged, so it says how far each got "
                   "beyond the training lengths, not which mechanism extrapolates."]
         lines += ["", "Unconverged ranking:"]
-    lines += ["", *ranking_table(curves, task, params), ""]
+    lines += ["", *ranking_table(curves, task, params, judge), ""]
     if unranked:
         heading = ("How their seeds stopped:" if len(unranked) == len(params.study.variants) else
                    f"Not ranked (not converged in distribution, below {CONVERGED:g}):")
@@ -201,17 +208,15 @@ def task_block(curves: Curves, found: dict[tuple[str, str], Stops], task: str, p
 
 
 def extrapolation_section(curves: Curves, params: Params, heatmap_tasks: list[str],
-                          found: dict[tuple[str, str], Stops] | None = None) -> list[str]:
+                          found: dict[tuple[str, str], Stops], judge: Judge) -> list[str]:
     """## Which attention extrapolates; `found` = how each (task, variant)'s seeds stopped
-    (convergence.all_stops; none recorded if omitted)."""
+    (convergence.all_stops); `judge` decides the comparisons."""
     tasks = extrapolating(params)
     if not tasks:
         return []
-    if found is None:
-        found = all_stops({}, params)
     lines = ["## Which attention extrapolates", "", *intro(params)]
     for task in tasks:
-        lines += task_block(curves, found, task, params)
+        lines += task_block(curves, found, task, params, judge)
         if task in heatmap_tasks:
             lines += [f"![extrapolation attention {task}](figures/extrapolation_{task}.png)", ""]
     return lines

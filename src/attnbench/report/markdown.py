@@ -8,25 +8,24 @@ from attnbench.report.convergence import Runs, all_stops, convergence_section
 from attnbench.report.extrapolation import extrapolation_section
 from attnbench.report.calibration import describe as describe_schedule
 from attnbench.report.g2p import g2p_section
-from attnbench.report.stats import Curve, Interval, mean_interval
+from attnbench.report import resampling
+from attnbench.report.significance import ALPHA, APART, AT_CEILING, CEILING, NO_DIFFERENCE, Judge
+from attnbench.report.stats import Curve, fmt, mean_interval
 from attnbench.tasks import G2P
 
 Curves = dict[tuple[str, str], Curve]
 
-
-def fmt(iv: Interval) -> str:
-    return f"{iv.mean:.2f} ± {iv.half_width:.2f}" if iv.n_seeds > 1 else f"{iv.mean:.2f}"
+TESTS = (f"scipy's paired t-test over seeds when two variants share their seeds (they then share the test "
+         f"sequences too), Welch's t-test otherwise; the seed is the unit, so with few seeds only large or "
+         f"steady gaps are detected. Every comparison of the report is corrected together by Holm's method "
+         f"and decided at {ALPHA:g}: apart, no difference detected, or both at the ceiling (both at or above "
+         f"{CEILING:g} in distribution, where no mechanism can show it is better)")
 
 
 def key_lengths(params: Params) -> list[int]:
     low, high = params.data.train_lengths.min, params.data.train_lengths.max
     return sorted({low, (low + high) // 2, high, (high + params.data.test_max_length) // 2,
                    params.data.test_max_length})
-
-
-def split_mean(curve: Curve, split: str) -> Interval:
-    """Mean over the split's lengths, with the interval over seeds of that per-seed mean."""
-    return curve.split_interval(split)
 
 
 def accuracy_table(curves: Curves, task: str, params: Params,
@@ -39,67 +38,96 @@ def accuracy_table(curves: Curves, task: str, params: Params,
     for variant in params.study.variants:
         curve = curves[(task, variant)]
         cells = [f"{parameters.get((task, variant), 0):,}", *[fmt(curve.at(n)) for n in lengths],
-                 fmt(split_mean(curve, "in_distribution")), fmt(split_mean(curve, "extrapolation"))]
+                 fmt(curve.split_interval("in_distribution")), fmt(curve.split_interval("extrapolation"))]
         lines.append(f"| {variant} | " + " | ".join(cells) + " |")
     return lines
 
 
-def _versus(a: Interval, b: Interval) -> str:
-    """How a compares with b: difference and whether their 95% intervals overlap."""
-    if a.n_seeds < 2 or b.n_seeds < 2:
-        return f"{a.mean - b.mean:+.2f} (one seed, no interval)"
-    overlap = "intervals overlap" if a.overlaps(b) else "intervals do not overlap"
-    return f"{a.mean - b.mean:+.2f}, {overlap}"
+def _listed(names: list[str]) -> str:
+    return ", ".join(names) if names else "none"
 
 
-def task_findings(curves: Curves, task: str, params: Params) -> list[str]:
+def best_at_longest_trained(curves: Curves, task: str, params: Params, judge: Judge) -> str:
+    """The best variant at the longest training length, and every other one decided against it."""
+    high = params.for_task(task).data.train_lengths.max
+    variants = params.study.variants
+    at_high = {v: curves[(task, v)].at(high) for v in variants}
+    ranked = sorted(variants, key=lambda v: -at_high[v].mean)
+    best = ranked[0]
+    decided = {v: judge(task, best, v, [high], f"at length {high}", True) for v in ranked[1:]}
+    by = {kind: [v for v in ranked[1:] if decided[v].decision == kind]
+          for kind in (AT_CEILING, NO_DIFFERENCE, APART)}
+    return (f"At the longest training length ({high}) the best is {best} with {fmt(at_high[best])}. Against it: "
+            f"both at the ceiling (≥ {CEILING:g}) {_listed(by[AT_CEILING])}; no difference detected "
+            f"{_listed(by[NO_DIFFERENCE])}; behind it, apart, {_listed(by[APART])}.")
+
+
+def fixed_vs_attention(curves: Curves, task: str, params: Params, judge: Judge) -> str | None:
+    """Bahdanau et al.'s Fig. 2 question: what the fixed-context models lose with length, and the
+    best attention variant against the best fixed-context one at the longest training length."""
     data = params.for_task(task).data
     low, high = data.train_lengths.min, data.train_lengths.max
     variants = params.study.variants
-    at_high = {v: curves[(task, v)].at(high) for v in variants}
-    out = []
-    ranked = sorted(variants, key=lambda v: -at_high[v].mean)
-    best = ranked[0]
-    tied = [v for v in ranked[1:] if at_high[v].overlaps(at_high[best])]
-    tie_text = f"; within its interval: {', '.join(tied)}" if tied else "; no other variant's interval overlaps it"
-    out.append(f"At the longest training length ({high}) the best is {best} with {fmt(at_high[best])}{tie_text}.")
-
     fixed = [v for v in variants if params.variants[v].fixed_context]
     attentive = [v for v in variants if not params.variants[v].fixed_context]
-    if fixed and attentive:
-        drops = {v: curves[(task, v)].at(low).mean - at_high[v].mean for v in variants}
-        fixed_text = "; ".join(f"{v} {curves[(task, v)].at(low).mean:.2f} → {at_high[v].mean:.2f}" for v in fixed)
-        worst_attention = max(attentive, key=lambda v: drops[v])
-        best_attention = max(attentive, key=lambda v: at_high[v].mean)
-        best_fixed = max(fixed, key=lambda v: at_high[v].mean)
-        verdict = ("the best attention variant is ahead of every fixed-context variant, intervals not overlapping"
-                   if at_high[best_attention].mean > at_high[best_fixed].mean
-                   and not at_high[best_attention].overlaps(at_high[best_fixed])
-                   else "the intervals of the best attention and best fixed-context variants overlap"
-                   if at_high[best_attention].overlaps(at_high[best_fixed])
-                   else "a fixed-context variant is ahead")
-        out.append(
-            f"Fixed context vs attention, lengths {low} → {high}: {fixed_text}. Among attention variants "
+    if not (fixed and attentive):
+        return None
+    at = {v: (curves[(task, v)].at(low).mean, curves[(task, v)].at(high).mean) for v in variants}
+    drops = {v: at[v][0] - at[v][1] for v in variants}
+    fixed_text = "; ".join(f"{v} {at[v][0]:.2f} → {at[v][1]:.2f}" for v in fixed)
+    worst_attention = max(attentive, key=lambda v: drops[v])
+    best_attention = max(attentive, key=lambda v: at[v][1])
+    best_fixed = max(fixed, key=lambda v: at[v][1])
+    decided = judge(task, best_attention, best_fixed, [high], f"at length {high}", True)
+    verdict = ({AT_CEILING: "both at the ceiling: at this length fixed context has lost nothing yet",
+                NO_DIFFERENCE: "no difference detected between the best attention and best fixed-context variants"}
+               .get(decided.decision) or ("the best attention variant is ahead of every fixed-context variant"
+                                          if decided.difference > 0 else "a fixed-context variant is ahead"))
+    return (f"Fixed context vs attention, lengths {low} → {high}: {fixed_text}. Among attention variants "
             f"the largest drop is {worst_attention}'s ({drops[worst_attention]:.2f}); at length {high} "
-            f"{best_attention} vs {best_fixed}: {_versus(at_high[best_attention], at_high[best_fixed])} — {verdict}."
-        )
-    for pair in pairs(params):
-        a, b = curves[(task, pair.variant)], curves[(task, pair.reference)]
-        ia, ib = split_mean(a, "in_distribution"), split_mean(b, "in_distribution")
-        out.append(
-            f"{pair.kind.capitalize()} ({pair.variant} vs {pair.reference}): mean in-distribution "
-            f"accuracy {fmt(ia)} vs {fmt(ib)} ({_versus(ia, ib)}); at length {high} "
-            f"{at_high[pair.variant].mean:.2f} vs {at_high[pair.reference].mean:.2f}."
-        )
-    if data.test_max_length > high:
-        extrap = {v: split_mean(curves[(task, v)], "extrapolation") for v in variants}
-        top = max(variants, key=lambda v: extrap[v].mean)
-        zero = [v for v in variants if extrap[v].mean == 0.0]
-        zero_text = f"; {len(zero)} of {len(variants)} variants get none right" if zero else ""
-        out.append(
-            f"Beyond the training lengths ({high + 1}–{data.test_max_length}) the best is {top} "
-            f"with a mean of {fmt(extrap[top])}{zero_text}."
-        )
+            f"{best_attention} vs {best_fixed}: {decided.text()} — {verdict}.")
+
+
+def pair_finding(curves: Curves, task: str, params: Params, judge: Judge, pair) -> str:
+    """A paper's pair in distribution; where both are at the ceiling there, the same pair
+    beyond the training lengths, where they can still separate."""
+    a, b = curves[(task, pair.variant)], curves[(task, pair.reference)]
+    inside = a.split_lengths("in_distribution")
+    decided = judge(task, pair.variant, pair.reference, inside, "in distribution", True)
+    text = (f"{pair.kind.capitalize()} ({pair.variant} vs {pair.reference}): mean in-distribution exact match "
+            f"{fmt(a.exact_match(inside))} vs {fmt(b.exact_match(inside))}, difference {decided.text()}")
+    beyond = a.split_lengths("extrapolation")
+    if decided.decision == AT_CEILING and beyond:
+        outside = judge(task, pair.variant, pair.reference, beyond, "beyond training", False)
+        text += (f"; beyond the training lengths, where a ceiling does not hide them, "
+                 f"{fmt(a.exact_match(beyond))} vs {fmt(b.exact_match(beyond))}, difference {outside.text()}")
+    return text + "."
+
+
+def beyond_training(curves: Curves, task: str, params: Params, judge: Judge) -> str | None:
+    """The best variant beyond the training lengths against the next."""
+    data = params.for_task(task).data
+    high, variants = data.train_lengths.max, params.study.variants
+    if data.test_max_length <= high:
+        return None
+    extrap = {v: curves[(task, v)].split_interval("extrapolation") for v in variants}
+    top, second = sorted(variants, key=lambda v: -extrap[v].mean)[:2] if len(variants) > 1 else (variants[0], None)
+    zero = [v for v in variants if extrap[v].mean == 0.0]
+    zero_text = f"; {len(zero)} of {len(variants)} variants get none right" if zero else ""
+    against = ""
+    if second is not None:
+        beyond = curves[(task, top)].split_lengths("extrapolation")
+        against = f", against the next, {second}: {judge(task, top, second, beyond, 'beyond training', False).text()}"
+    return (f"Beyond the training lengths ({high + 1}–{data.test_max_length}) the best is {top} "
+            f"with a mean of {fmt(extrap[top])}{against}{zero_text}.")
+
+
+def task_findings(curves: Curves, task: str, params: Params, judge: Judge) -> list[str]:
+    """The task's findings, each comparison decided by `judge`."""
+    out = [best_at_longest_trained(curves, task, params, judge)]
+    out += [s for s in [fixed_vs_attention(curves, task, params, judge)] if s]
+    out += [pair_finding(curves, task, params, judge, pair) for pair in pairs(params)]
+    out += [s for s in [beyond_training(curves, task, params, judge)] if s]
     return out
 
 
@@ -152,9 +180,27 @@ def schedules_clause(params: Params) -> str:
 
 def render(curves: Curves, params: Params, heatmap_tasks: list[str],
            parameters: dict[tuple[str, str], int], extrapolation_tasks: list[str] = (),
-           runs: Runs | None = None) -> str:
+           runs: Runs | None = None, length_weights: dict[int, float] | None = None) -> str:
     """The whole report; `runs` = each (task, variant)'s per-seed training records (the train
-    JSONs' `curves`: how each run stopped), none recorded if omitted."""
+    JSONs' `curves`: how each run stopped), none recorded if omitted; `length_weights` = g2p's
+    test-dictionary share of each word length (report/g2p.py). Rendered twice: the first pass
+    collects every comparison, Holm's correction decides them together, the second writes them."""
+    judge = Judge(curves)
+    arguments = (curves, params, heatmap_tasks, parameters, list(extrapolation_tasks), runs, length_weights)
+    _render(*arguments, judge)
+    judge.correct()
+    return _render(*arguments, judge)
+
+
+INTERVALS = ("- intervals (95%): exact match (and WER) by a two-stage bootstrap that resamples the seeds and, "
+             f"within each length, the test sequences ({resampling.RESAMPLES} resamples, fixed seed; where every "
+             "resample agrees, the Clopper–Pearson interval of the test sequences); token accuracy and PER by a "
+             "t-interval over seeds")
+
+
+def _render(curves: Curves, params: Params, heatmap_tasks: list[str], parameters: dict[tuple[str, str], int],
+            extrapolation_tasks: list[str], runs: Runs | None, length_weights: dict[int, float] | None,
+            judge: Judge) -> str:
     train = params.train
     runs = runs or {}
     lines = [
@@ -170,14 +216,19 @@ def render(curves: Curves, params: Params, heatmap_tasks: list[str],
         *[task_setup(params, task) for task in params.study.tasks],
         f"- every variant of a task gets the same budget: {train.optimizer} (batch {train.batch_size}, "
         f"gradient clip {train.grad_clip:g}), {schedules_clause(params)}",
-        "- intervals: mean ± half-width of the 95% t-interval over seeds (clipped to [0, 1])",
+        INTERVALS,
+        f"- comparisons: {TESTS}",
+        f"- {judge.summary()}" if judge.corrected else "",
         "",
         "## Findings",
+        "",
+        "Each comparison gives the difference in mean exact match with its 95% interval, the test, its "
+        "p-value and the decision at the corrected level.",
         "",
     ]
     for task in params.study.tasks:
         lines += [f"**{task}**", ""]
-        lines += [f"- {sentence}" for sentence in task_findings(curves, task, params)]
+        lines += [f"- {sentence}" for sentence in task_findings(curves, task, params, judge)]
         lines.append("")
     lines += [
         "## Accuracy vs sequence length",
@@ -195,8 +246,8 @@ def render(curves: Curves, params: Params, heatmap_tasks: list[str],
         lines += [f"### {task}", "", *accuracy_table(curves, task, params, parameters), ""]
     lines += convergence_section(curves, runs, params)
     if G2P in params.study.tasks:
-        lines += g2p_section(curves, params)
-    lines += extrapolation_section(curves, params, list(extrapolation_tasks), all_stops(runs, params))
+        lines += g2p_section(curves, params, judge, length_weights)
+    lines += extrapolation_section(curves, params, list(extrapolation_tasks), all_stops(runs, params), judge)
     hard_soft = hard_vs_soft_table(curves, params)
     if hard_soft:
         lines += ["## Hard vs soft attention", "",

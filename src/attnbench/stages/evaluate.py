@@ -125,7 +125,7 @@ def log_to_mlflow(client, experiment_id: str, params: Params, task: str, variant
 
 def log_heatmap(client, run_id: str, title: str, attention: dict) -> None:
     """The run's attention heatmap of the fixed example, as an MLflow artifact."""
-    from attnbench.report.figures import single_heatmap
+    from attnbench.report.heatmaps import single_heatmap
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "attention.png"

@@ -10,9 +10,16 @@ from pathlib import Path
 from attnbench import paths, tracking
 from attnbench.artifacts import read_json, write_json
 from attnbench.config import Params, TransformerVariant, load_params
-from attnbench.report import figures, markdown
-from attnbench.report.stats import CSV_COLUMNS, Curve, curves_from_rows
+from attnbench.report import figures, heatmaps, markdown
+from attnbench.report.g2p import length_shares
+from attnbench.report.stats import CSV_COLUMNS, OUTCOME_COLUMNS, Curve, curves_from_rows
+from attnbench.tasks import G2P
 from attnbench.stages import base_parser, stage_entry
+
+# each test sequence's exact match per seed and length (here, not in paths.py: every stage
+# depends on paths.py, so a new path there would retrain the study)
+OUTCOMES_CSV = paths.REPORTS / "outcomes_by_sequence.csv"
+
 
 def read_evaluations(params: Params) -> dict[tuple[str, str], dict]:
     """Every (task, variant)'s eval JSON, read once."""
@@ -24,7 +31,7 @@ def collect_rows(params: Params, evaluations: dict[tuple[str, str], dict]) -> li
     rows = []
     for (task, variant), evaluation in evaluations.items():
         rows += [
-            {"task": task, "variant": variant, **{k: r[k] for k in CSV_COLUMNS[2:]}}
+            {"task": task, "variant": variant, **{k: r[k] for k in CSV_COLUMNS[2:]}, "correct": r["correct"]}
             for r in evaluation["results"]
             if r["seed"] in params.study.seeds
         ]
@@ -38,6 +45,26 @@ def write_csv(path: Path, rows: list[dict]) -> None:
         for r in rows:
             writer.writerow([r["task"], r["variant"], r["seed"], r["length"], r["split"], r["n"],
                              f"{r['seq_acc']:.4f}", f"{r['tok_acc']:.4f}", f"{r['per']:.4f}"])
+
+
+def write_outcomes(path: Path, rows: list[dict]) -> None:
+    """Each test sequence's exact match (0/1 in test-file order, one string per row): what a
+    reader needs to redo every exact-match interval and test of the report."""
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(OUTCOME_COLUMNS)
+        for r in rows:
+            writer.writerow([r[column] for column in OUTCOME_COLUMNS])
+
+
+def g2p_length_weights(params: Params) -> dict[int, float] | None:
+    """The g2p test dictionary's share of each test length (None without the g2p task)."""
+    if G2P not in params.study.tasks:
+        return None
+    from attnbench import g2p
+
+    data = params.for_task(G2P).data
+    return length_shares(g2p.read_lexicon(), list(range(data.train_lengths.min, data.test_max_length + 1)))
 
 
 def write_plot_data(curves: dict[tuple[str, str], Curve], params: Params) -> None:
@@ -83,6 +110,7 @@ def main(args: argparse.Namespace) -> None:
     rows = collect_rows(params, evaluations)
     paths.PLOTS.mkdir(parents=True, exist_ok=True)
     write_csv(paths.ACCURACY_CSV, rows)
+    write_outcomes(OUTCOMES_CSV, rows)
     curves = curves_from_rows(rows)
     write_plot_data(curves, params)
     write_json(paths.METRICS, metrics(curves, params))
@@ -102,17 +130,17 @@ def main(args: argparse.Namespace) -> None:
             if example is not None:
                 examples[variant] = example
         if examples:
-            figures.attention_heatmaps(examples, task, paths.FIGURES / f"attention_{task}.png")
+            heatmaps.attention_heatmaps(examples, task, paths.FIGURES / f"attention_{task}.png")
             heatmap_tasks.append(task)
         beyond = {variant: example for variant in variants
                   if isinstance(params.variants[variant], TransformerVariant)
                   and (example := evaluations[(task, variant)].get("extrapolation_example")) is not None}
         if beyond:  # one panel per position scheme (and window) of the Transformer
-            figures.attention_heatmaps(beyond, task, paths.FIGURES / f"extrapolation_{task}.png")
+            heatmaps.attention_heatmaps(beyond, task, paths.FIGURES / f"extrapolation_{task}.png")
             extrapolation_tasks.append(task)
     paths.REPORT_MD.write_text(markdown.render(curves, params, heatmap_tasks, parameters, extrapolation_tasks,
-                                               runs=train_curves))
-    log_report(params, [paths.REPORT_MD, paths.ACCURACY_CSV, *sorted(paths.FIGURES.glob("*.png"))])
+                                               runs=train_curves, length_weights=g2p_length_weights(params)))
+    log_report(params, [paths.REPORT_MD, paths.ACCURACY_CSV, OUTCOMES_CSV, *sorted(paths.FIGURES.glob("*.png"))])
     print(f"report: {len(rows)} rows -> {paths.REPORT_MD}")
 
 
