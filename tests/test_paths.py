@@ -7,6 +7,7 @@ import pytest
 import yaml
 
 from attnbench import paths
+from attnbench.stages.report import OUTCOMES_CSV
 from conftest import REPO, stage_body
 
 TASK, VARIANT = "copy", "lstm"
@@ -64,7 +65,8 @@ def test_report_reads_every_eval_and_train_json_and_writes_its_files():
     report = stage("dvc.yaml", "report")
     assert data_deps(report["deps"]) == as_str(paths.evaluation(TASK, VARIANT).parent.parent,
                                                paths.train_curves(TASK, VARIANT).parent.parent)
-    assert names(report["outs"]) == as_str(paths.ACCURACY_CSV, paths.REPORT_MD, paths.FIGURES)
+    assert names(report["outs"]) == as_str(paths.ACCURACY_CSV, OUTCOMES_CSV, paths.REPORT_MD,
+                                               paths.FIGURES)
     assert names(report["metrics"]) == as_str(paths.METRICS)
     assert names(report["plots"]) == as_str(paths.PLOTS)
     assert paths.plot_data(TASK).parent == paths.PLOTS
