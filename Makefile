@@ -17,9 +17,9 @@ install: $(STAMP)
 # Reinstalls only when the dependencies change; a second `make install` is instant.
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]' 2>&1 \
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test,cluster]' 2>&1 \
 		| grep -v "is ignored: it is neither a file nor a directory" || true
-	$(BIN)/python -c "import attnbench, torch, pytorch_lightning, mlflow, dvc, pytest, rapidfuzz; from attnbench import g2p; g2p.read_lexicon()"
+	$(BIN)/python -c "import attnbench, torch, pytorch_lightning, mlflow, dvc, pytest, rapidfuzz, distributed, psycopg; from attnbench import g2p; g2p.read_lexicon()"
 	touch $(STAMP)
 
 # The accuracy study (byte-for-byte reproducible), then the machine-dependent cost curves.

@@ -62,25 +62,38 @@ def weights_md5(model: nn.Module) -> str:
     return md5_bytes(weights_bytes(model))
 
 
-def save_weights(model: nn.Module, path: str | Path) -> str:
-    """Write the model's state_dict (weights_bytes); returns its md5."""
-    data = weights_bytes(model)
+def write_weights(data: bytes, path: str | Path) -> str:
+    """Write weights_bytes (a job's result) to `path`; returns their md5."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)
     return md5_bytes(data)
 
 
-def load_weights(model: nn.Module, path: str | Path) -> str:
-    """Load a state_dict written by save_weights into `model`; returns the file's md5."""
+def save_weights(model: nn.Module, path: str | Path) -> str:
+    """Write the model's state_dict (weights_bytes); returns its md5."""
+    return write_weights(weights_bytes(model), path)
+
+
+def read_weights(path: str | Path) -> bytes:
+    """A weights file's bytes, or a DataFileError naming it."""
     path = Path(path)
     if not path.is_file():
         raise DataFileError(f"{path}: weights file not found (run the train stage first)")
-    data = path.read_bytes()
+    return path.read_bytes()
+
+
+def load_weights_bytes(model: nn.Module, data: bytes, origin: str | Path) -> str:
+    """Load weights_bytes into `model`; returns their md5. `origin` names them in errors."""
     try:
         state = torch.load(io.BytesIO(data), weights_only=True)
         model.load_state_dict(state)
     except (RuntimeError, ValueError, zipfile.BadZipFile, pickle.UnpicklingError, EOFError, KeyError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise DataFileError(f"{path}: corrupt or incompatible weights file ({first})") from None
+        raise DataFileError(f"{origin}: corrupt or incompatible weights file ({first})") from None
     return md5_bytes(data)
+
+
+def load_weights(model: nn.Module, path: str | Path) -> str:
+    """Load a state_dict written by save_weights into `model`; returns the file's md5."""
+    return load_weights_bytes(model, read_weights(path), path)

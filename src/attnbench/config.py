@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Annotated, Literal
@@ -54,6 +55,18 @@ class RuntimeConfig(Section):
     # where training and the cost benchmark run: "gpu" = one CUDA device, deterministic, with
     # bytes of its own (exact run to run on the same GPU model and software, not equal to CPU's)
     accelerator: Literal["cpu", "gpu"] = "cpu"
+    # where a stage's jobs run: "local" = runtime.workers forked processes on this machine;
+    # "dask" = the workers of a Dask distributed scheduler (cluster.py; no byte changes)
+    executor: Literal["local", "dask"] = "local"
+    scheduler: str | None = None  # dask: the scheduler's address; None = DASK_SCHEDULER_ADDRESS
+
+    def scheduler_address(self) -> str:
+        """runtime.scheduler, else Dask's own DASK_SCHEDULER_ADDRESS; a ConfigError without either."""
+        address = self.scheduler or os.environ.get("DASK_SCHEDULER_ADDRESS")
+        if not address:
+            raise ConfigError("runtime.executor is dask, but no scheduler is named: set "
+                              "runtime.scheduler (tcp://host:8786) or DASK_SCHEDULER_ADDRESS")
+        return address
 
 
 class TrackingConfig(Section):

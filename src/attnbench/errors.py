@@ -19,3 +19,7 @@ class TrainingDiverged(AttnbenchError):
 
 class TrackingError(AttnbenchError):
     """The MLflow tracking store cannot be reached or used."""
+
+
+class ClusterError(AttnbenchError):
+    """The Dask scheduler cannot be reached, or none of its workers can take the study's jobs."""

@@ -42,6 +42,12 @@ TAG_RECONCILED = "attnbench.reconciled"  # why a RUNNING run was closed by a lat
 # 3.17 UI itself picks GenAI vs training views by a browser setting; see browse.py.)
 EXPERIMENT_KIND = ("mlflow.experimentKind", "custom_model_development")
 TAG_REPLACES = "attnbench.replaces"  # ids of the earlier runs of the same result it replaced
+TAG_HOST = "attnbench.host"  # the machine a run's job ran on
+TAG_WORKER = "attnbench.worker"  # the Dask worker that ran it (runtime.executor: dask), else "local"
+TAG_EVALUATED_ON = "attnbench.evaluated_on"  # worker and host of its evaluation
+WORKER_ENV = "ATTNBENCH_WORKER"  # set by cluster.py around a job on a Dask worker
+# the stage's checkout, for a job that runs elsewhere (cluster.py) or in a throwaway copy
+GIT_ENV = {TAG_GIT_COMMIT: "ATTNBENCH_GIT_COMMIT", TAG_GIT_CHANGES: "ATTNBENCH_GIT_CHANGES"}
 TAG_PLATFORM = "platform."  # prefix: CPU, dispatch settings in force, library versions, threads
 
 
@@ -63,7 +69,12 @@ def git_state(checkout: Path | None = None) -> dict[str, str]:
 
     Asked of the working directory, where DVC runs every stage: for a queued `dvc exp run`
     that is DVC's temporary checkout of the experiment's baseline with its changes applied,
-    not DVC_ROOT (the original repository, whose HEAD may have moved on meanwhile)."""
+    not DVC_ROOT (the original repository, whose HEAD may have moved on meanwhile). Where
+    ATTNBENCH_GIT_COMMIT and ATTNBENCH_GIT_CHANGES are set (GIT_ENV), they are the answer:
+    the stage's own state, handed to a job that runs elsewhere."""
+
+    if checkout is None and all(os.environ.get(var) for var in GIT_ENV.values()):
+        return {tag: os.environ[var] for tag, var in GIT_ENV.items()}
 
     def git(*args: str) -> str | None:
         try:
@@ -79,6 +90,16 @@ def git_state(checkout: Path | None = None) -> dict[str, str]:
             TAG_GIT_CHANGES: ",".join(changed) if changed else ("none" if commit else "unknown")}
 
 
+def git_environment() -> dict[str, str]:
+    """This checkout's git state as GIT_ENV variables, for a job that runs elsewhere."""
+    return {GIT_ENV[tag]: value for tag, value in git_state().items()}
+
+
+def worker_tags() -> dict[str, str]:
+    """Where this process runs a job: its host, and its Dask worker ("local" off a cluster)."""
+    return {TAG_HOST: socket.gethostname(), TAG_WORKER: os.environ.get(WORKER_ENV, "local")}
+
+
 def connect(experiment: str) -> tuple[MlflowClient, str]:
     """A client and the study's experiment id, creating the experiment if needed."""
     uri = tracking_uri()
@@ -88,8 +109,11 @@ def connect(experiment: str) -> tuple[MlflowClient, str]:
         if found is not None:
             return client, found.experiment_id
         try:
+            # a tracking server places artifacts itself (--serve-artifacts: served to every
+            # worker); a local store keeps them beside it, in this checkout's mlartifacts/
+            served = uri.startswith(("http://", "https://"))
             return client, client.create_experiment(
-                experiment, artifact_location=f"{artifact_root()}/{experiment}"
+                experiment, artifact_location=None if served else f"{artifact_root()}/{experiment}"
             )
         except MlflowException:  # created meanwhile by a parallel stage
             return client, client.get_experiment_by_name(experiment).experiment_id
@@ -178,6 +202,33 @@ def reconcile(client: MlflowClient, experiment_id: str) -> list[str]:
     return closed
 
 
+def close_lost_runs(experiment: str, live_workers: set[str]) -> list[str]:
+    """After a stage on a Dask cluster: mark KILLED every RUNNING run of the experiment whose
+    worker has left the cluster (or whose process is gone), and where a FINISHED run of the
+    same task, variant and seed exists (the job's rerun), let it replace the killed one
+    (MLflow's soft delete, named in TAG_REPLACES). The closed runs' ids."""
+    client, experiment_id = connect(experiment)
+    closed = []
+    with store_errors("closing the runs of lost workers"):
+        for run in client.search_runs([experiment_id], filter_string="attributes.status = 'RUNNING'"):
+            tags = run.data.tags
+            worker, owner_tag = tags.get(TAG_WORKER, "local"), tags.get(TAG_OWNER, "")
+            lost = worker != "local" and worker not in live_workers
+            if not (lost or (owner_tag and owner_gone(owner_tag))):
+                continue
+            client.set_tag(run.info.run_id, TAG_RECONCILED,
+                           f"worker {worker} ({owner_tag}) was gone at {time.strftime('%Y-%m-%dT%H:%M:%S%z')}")
+            client.set_terminated(run.info.run_id, RunStatus.to_string(RunStatus.KILLED))
+            closed.append(run.info.run_id)
+            same = {key: tags[key] for key in (TAG_KIND, TAG_TASK, TAG_VARIANT, TAG_SEED) if key in tags}
+            rerun = find_run(client, experiment_id, same)
+            if rerun and rerun != run.info.run_id and client.get_run(rerun).info.status == "FINISHED":
+                client.delete_run(run.info.run_id)
+                earlier = client.get_run(rerun).data.tags.get(TAG_REPLACES)
+                client.set_tag(rerun, TAG_REPLACES, ",".join(filter(None, [earlier, run.info.run_id])))
+    return closed
+
+
 def _explain(uri: str, exc: Exception) -> str:
     """One readable line for a store that cannot be used."""
     text = getattr(exc, "message", None) or str(exc)
@@ -200,7 +251,7 @@ def platform_tags() -> dict[str, str]:
 
 
 def base_tags(kind: str, **extra: str) -> dict[str, str]:
-    tags = {TAG_KIND: kind, **git_state(), **platform_tags(), **extra}
+    tags = {TAG_KIND: kind, **git_state(), **platform_tags(), **worker_tags(), **extra}
     if os.environ.get("DVC_EXP_NAME"):
         tags[TAG_DVC_EXP] = os.environ["DVC_EXP_NAME"]
     return tags

@@ -10,6 +10,9 @@ against its target):
   6. study.py       the real train stage, serial vs parallel seeds (>= 1.8x), and import shares
   7. decoders.py    the step-wise decoders (bahdanau, hard): cell function vs module call (>= 2x)
   8. ensemble.py    a variant's seeds as one vmapped ensemble vs one by one (kept only if it wins)
+  9. kv_cache.py    Transformer greedy decoding with the key/value cache vs recomputing the prefix
+ 10. windowed.py    the windowed local-attention paths vs the masked ones, one training step
+ 11. cluster.py     the smoke study on a local Dask cluster vs the local pool: the executor's overhead
 
 Rules: one intra-op thread; compared candidates run alternately (A, B, A, B, ...) after a
 warm-up (timing.compare); each is reported as the median and the minimum time per call over

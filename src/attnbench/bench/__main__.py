@@ -12,6 +12,7 @@ from pathlib import Path
 import torch
 
 from attnbench.bench import LONG
+from attnbench.bench.cluster import cluster_section
 from attnbench.bench.decoders import decoder_section
 from attnbench.bench.ensemble import ensemble_section
 from attnbench.bench.fit_loop import lightning_section
@@ -48,8 +49,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         help="source lengths of sections 1-2 (default 16 64 256; quick 16 64)")
     parser.add_argument("--attn-lengths", type=int, nargs="+",
                         help="sequence lengths of section 3 (default 64 256 512 1024; quick 64 256)")
-    parser.add_argument("--sections", type=int, nargs="+", choices=[1, 2, 3, 4, 5, 6, 7, 8, 9, 10],
-                        default=[1, 2, 3, 4, 5, 6, 7, 8, 9, 10])
+    parser.add_argument("--sections", type=int, nargs="+", choices=range(1, 12),
+                        default=list(range(1, 12)))
     parser.add_argument("--batch", type=int, default=32, help="batch size of sections 1-2 (default 32)")
     parser.add_argument("--rounds", type=int, help="timed rounds per comparison in sections 1-3 (default 7; quick 3)")
     parser.add_argument("--long-rounds", type=int,
@@ -96,6 +97,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                                      [16, 128] if quick else [16, 64, 128, 256],
                                      [params.cost.batch_size, params.train.batch_size],
                                      3 if quick else long_rounds, min_round_s),
+        11: lambda: cluster_section(rounds=1 if quick else 2),
     }
     for number in sorted(set(args.sections)):
         section_start, load_before = time.perf_counter(), os.getloadavg()[0]

@@ -18,8 +18,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from attnbench import parallel, paths, runtime, tracking
-from attnbench.artifacts import load_weights, write_json
+from attnbench import executor, paths, runtime, tracking
+from attnbench.artifacts import load_weights_bytes, read_weights, write_json
 from attnbench.config import Params, load_params
 from attnbench.data import check_ids, collate, read_examples, read_vocabulary
 from attnbench.decode import greedy_decode, score
@@ -108,6 +108,9 @@ def log_to_mlflow(client, experiment_id: str, params: Params, task: str, variant
             tracking.base_tags("train", **tags, **{tracking.TAG_RESTORED: "true"}),
         )
         tracking.log_params(client, run_id, tracking.run_params(params, task, variant, seed))
+    where = tracking.worker_tags()
+    client.set_tag(run_id, tracking.TAG_EVALUATED_ON,
+                   f"{where[tracking.TAG_WORKER]} on {where[tracking.TAG_HOST]}")
     now = int(time.time() * 1000)
     for metric in ("seq_acc", "tok_acc", "per"):
         tracking.log_metric_series(
@@ -141,16 +144,17 @@ def extrapolation_example(examples: list[Example]) -> Example | None:
 
 
 def evaluate_seed(params: Params, task: str, variant: str, seed: int, examples: list[Example],
-                  vocab: Vocabulary) -> tuple[list[dict], dict | None, dict | None]:
-    """Decode the test set with one seed's weights and log it to that seed's MLflow run;
-    returns the rows per length and the attention of the two fixed examples, at the longest
-    training length and the longest test length (None without attention). Runs in a worker
-    process (parallel.run_jobs). `params` are the task's."""
+                  vocab: Vocabulary, weights: bytes) -> tuple[list[dict], dict | None, dict | None]:
+    """Decode the test set with one seed's weights (the bytes of its weights file) and log
+    it to that seed's MLflow run; returns the rows per length and the attention of the two
+    fixed examples, at the longest training length and the longest test length (None
+    without attention). Runs on a worker (executor.run_jobs), reading nothing but its
+    arguments. `params` are the task's."""
     started = time.perf_counter()
     client, experiment_id = tracking.connect(params.tracking.experiment)
     torch.manual_seed(seed)
     model = build_for_task(params.variants[variant], params.model, vocab)
-    md5 = load_weights(model, paths.weights_file(task, variant, seed))
+    md5 = load_weights_bytes(model, weights, paths.weights_file(task, variant, seed))
     rows = accuracy_by_length(model, examples)
     name = tracking.run_name(task, variant, seed)
     with tracking.store_errors(f"logging the evaluation of {name}"):
@@ -177,14 +181,15 @@ def main(args: argparse.Namespace) -> None:
     vocabs = {task: read_vocabulary(paths.data_dir(task)) for task in tasks}
     for task in tasks:
         check_ids(paths.split_file(paths.data_dir(task), "test"), examples[task], vocabs[task])
-    jobs = [(params.for_task(task), task, args.variant, seed, examples[task], vocabs[task])
+    jobs = [(params.for_task(task), task, args.variant, seed, examples[task], vocabs[task],
+             read_weights(paths.weights_file(task, args.variant, seed)))
             for task in tasks for seed in params.study.seeds]
-    evaluated = parallel.run_jobs(
-        evaluate_seed, jobs, parallel.worker_count(params.runtime.workers, len(jobs)),
+    evaluated = executor.run_jobs(
+        evaluate_seed, jobs, params, args.variant,
         first=functools.partial(tracking.ensure_experiment, params.tracking.experiment))
     for task in tasks:
         results, example_attention, beyond_attention = [], None, None
-        for (_, job_task, _, seed, _, _), (rows, attention, beyond) in zip(jobs, evaluated, strict=True):
+        for (_, job_task, _, seed, *_), (rows, attention, beyond) in zip(jobs, evaluated, strict=True):
             if job_task != task:
                 continue
             results += [{"seed": seed, **row} for row in rows]

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import argparse
 import functools
+import tempfile
 import time
+from pathlib import Path
 
-from attnbench import parallel, paths, runtime, tracking
-from attnbench.artifacts import save_weights, write_json
+from attnbench import executor, paths, runtime, tracking
+from attnbench.artifacts import md5_bytes, weights_bytes, write_json, write_weights
 from attnbench.config import Params, load_params
 from attnbench.data import SplitFile, check_ids, read_split, read_vocabulary
 from attnbench.fitting import fit_to_rule
@@ -22,10 +24,11 @@ from attnbench.tasks import Vocabulary
 
 
 def train_seed(params: Params, task: str, variant: str, seed: int,
-               splits: dict[str, SplitFile], vocab: Vocabulary) -> tuple[dict, int]:
-    """Train one seed until the stopping rule ends it, save the weights it keeps (train.keep),
-    record it in MLflow; returns its curves and how it stopped (steps, reason, kept step), and
-    the model's number of trainable parameters. Runs in a worker process (parallel.run_jobs).
+               splits: dict[str, SplitFile], vocab: Vocabulary) -> tuple[dict, int, bytes]:
+    """Train one seed until the stopping rule ends it and record it in MLflow; returns its
+    curves and how it stopped (steps, reason, kept step), the model's number of trainable
+    parameters, and the weights it keeps (train.keep) as weights_bytes, which the stage
+    writes. Runs on a worker (executor.run_jobs), reading nothing but its arguments.
     `params` are the task's (Params.for_task)."""
     from pytorch_lightning.loggers import MLFlowLogger
 
@@ -48,21 +51,24 @@ def train_seed(params: Params, task: str, variant: str, seed: int,
         fitted = fit_to_rule(params, variant, seed, splits["train"].examples, splits["val"].examples,
                              vocab, name, logger=logger)
         model, outcome = fitted.model, fitted.outcome
-        weights_path = paths.weights_file(task, variant, seed)
-        md5 = save_weights(model, weights_path)
+        weights = weights_bytes(model)
+        md5 = md5_bytes(weights)
         tracking.set_tags(client, run_id, {
             tracking.TAG_WEIGHTS_MD5: md5, tracking.TAG_STEPS: str(outcome["steps"]),
             tracking.TAG_STOPPED: outcome["stopped"], tracking.TAG_KEPT_STEP: str(outcome["kept_step"])})
         tracking.replace_earlier(client, experiment_id, run_id, {
             tracking.TAG_TASK: task, tracking.TAG_VARIANT: variant, tracking.TAG_SEED: str(seed),
             tracking.TAG_WEIGHTS_MD5: md5})
-        client.log_artifact(run_id, str(weights_path), artifact_path="weights")
+        with tempfile.TemporaryDirectory() as tmp:
+            artifact = Path(tmp) / paths.weights_file(task, variant, seed).name
+            artifact.write_bytes(weights)
+            client.log_artifact(run_id, str(artifact), artifact_path="weights")
     kept_acc = outcome["kept_val_seq_acc"]
     print(f"train {name}: {outcome['steps']} steps ({outcome['stopped']}), kept step {outcome['kept_step']}"
           + (f" (val seq_acc {kept_acc:.3f})" if kept_acc is not None else "")
           + f", {time.perf_counter() - started:.0f} s, weights md5 {md5}", flush=True)
     parameters = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    return {"seed": seed, "loss": fitted.module.loss_history, **outcome}, parameters
+    return {"seed": seed, "loss": fitted.module.loss_history, **outcome}, parameters, weights
 
 
 def main(args: argparse.Namespace) -> None:
@@ -79,16 +85,17 @@ def main(args: argparse.Namespace) -> None:
             check_ids(paths.split_file(paths.data_dir(task), split), splits[task][split].examples, vocabs[task])
     jobs = [(params.for_task(task), task, args.variant, seed, splits[task], vocabs[task])
             for task in tasks for seed in params.study.seeds]
-    workers = parallel.worker_count(params.runtime.workers, len(jobs))
     with quiet_lightning(info=runtime.is_terminal()):
-        trained = parallel.run_jobs(
-            train_seed, jobs, workers,
+        trained = executor.run_jobs(
+            train_seed, jobs, params, args.variant,
             first=functools.partial(tracking.ensure_experiment, params.tracking.experiment))
+    for (_, task, _, seed, _, _), (_, _, weights) in zip(jobs, trained, strict=True):
+        write_weights(weights, paths.weights_file(task, args.variant, seed))
     for task in tasks:
         mine = [result for job, result in zip(jobs, trained, strict=True) if job[1] == task]
         write_json(
             paths.train_curves(task, args.variant),
-            {"task": task, "variant": args.variant, "curves": [curve for curve, _ in mine],
+            {"task": task, "variant": args.variant, "curves": [curve for curve, _, _ in mine],
              "parameters": mine[0][1]},
         )
 

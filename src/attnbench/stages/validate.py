@@ -10,16 +10,44 @@ keeps it (persist), so passing reruns nothing downstream.
 from __future__ import annotations
 
 import argparse
+import importlib.util
+import socket
+from urllib.parse import urlparse
 
 from attnbench import paths
-from attnbench.config import load_params
+from attnbench.config import RuntimeConfig, load_params
+from attnbench.errors import ClusterError, ConfigError
 from attnbench.stages import base_parser, stage_entry
 
 MARKER_TEXT = "params.yaml passed `python -m attnbench.stages validate`\n"
 
+SCHEDULER_TIMEOUT_S = 5
+
+
+def check_executor(settings: RuntimeConfig) -> None:
+    """With runtime.executor dask: a scheduler named, Dask distributed installed, and the
+    scheduler's port answering, checked here so that no stage loses its outputs to them."""
+    if settings.executor != "dask":
+        return
+    address = settings.scheduler_address()
+    if importlib.util.find_spec("distributed") is None:
+        raise ConfigError("runtime.executor is dask, but Dask distributed is not installed: "
+                          "pip install -e '.[cluster]'")
+    url = urlparse(address if "://" in address else f"tcp://{address}")
+    try:
+        host, port = url.hostname, url.port or 8786
+    except ValueError as exc:
+        raise ConfigError(f"runtime.scheduler {address!r} is not an address ({exc})") from None
+    try:
+        socket.create_connection((host, port), timeout=SCHEDULER_TIMEOUT_S).close()
+    except OSError as exc:
+        raise ClusterError(f"Dask scheduler {address} cannot be reached ({exc.strerror or exc}); "
+                           "start it (dask scheduler), or set runtime.executor: local") from None
+
 
 def main(args: argparse.Namespace) -> None:
     params = load_params(args.params)
+    check_executor(params.runtime)
     marker = paths.PARAMS_CHECKED
     if not marker.is_file() or marker.read_text() != MARKER_TEXT:
         marker.parent.mkdir(parents=True, exist_ok=True)
