@@ -10,14 +10,15 @@ export DVC_NO_ANALYTICS := 1
 export MLFLOW_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := true
 
-.PHONY: install repro cost calibrate test check-platform smoke demo ui bench clean
+.PHONY: install repro cost calibrate test check-platform check-cross-cpu smoke demo ui bench clean
 
 install: $(STAMP)
 
 # Reinstalls only when the dependencies change; a second `make install` is instant.
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test,cluster]' 2>&1 \
+	@echo "installing the pinned packages into $(VENV) (a few minutes on a fresh machine; pip's progress follows)"
+	$(BIN)/python -m pip install --progress-bar off --disable-pip-version-check -e '.[test,cluster]' 2>&1 \
 		| grep -v "is ignored: it is neither a file nor a directory" || true
 	$(BIN)/python -c "import attnbench, torch, pytorch_lightning, mlflow, dvc, pytest, rapidfuzz, distributed, psycopg; from attnbench import g2p; g2p.read_lexicon()"
 	touch $(STAMP)
@@ -47,6 +48,11 @@ test: install
 check-platform: install
 	$(BIN)/python -m pytest tests/test_platform.py
 
+# The whole canary under an emulated Intel Haswell (qemu-user; another vendor's and ISA's
+# dispatch): about 5 minutes on one core. .ci/run runs a subset of it.
+check-cross-cpu: install
+	tools/emulated-canary.sh Haswell
+
 smoke: install
 	$(BIN)/python -m attnbench.workspace --profile profiles/smoke.yaml
 
@@ -59,8 +65,10 @@ bench: install
 	$(BIN)/python -m attnbench.bench
 
 # MLflow's UI over this checkout's store; prints each experiment's runs-table address
+# MLflow's UI over ./mlflow.db on http://127.0.0.1:$(PORT) (make ui PORT=5001 for another port)
+PORT ?= 5000
 ui: install
-	$(BIN)/python -m attnbench.browse
+	$(BIN)/python -m attnbench.browse --port $(PORT)
 
 clean:
 	rm -rf $(VENV) .pytest_cache dvc_plots

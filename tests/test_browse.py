@@ -1,20 +1,44 @@
-"""`make ui` prints, for each experiment, the address that opens its runs table."""
+"""`make ui` prints, for each experiment, the address of a runs table that opens with task,
+variant and seed as columns, and per task an accuracy-vs-length chart."""
+
+import json
+import socket
+import subprocess
+import sys
 
 from attnbench import tracking
-from attnbench.browse import experiment_links
+from attnbench.browse import RUNS_VIEW_METRIC, SHARED_VIEW_TAG, experiments, share_views
 
 
-def test_each_experiment_gets_a_runs_table_link(tmp_path, monkeypatch):
+def test_each_experiment_gets_a_runs_table_with_task_variant_and_seed_columns(tmp_path, monkeypatch):
+    from mlflow.tracking import MlflowClient
+
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     monkeypatch.setenv("DVC_ROOT", str(tmp_path))
     study = tracking.ensure_experiment("attnbench")
     smoke = tracking.ensure_experiment("attnbench-smoke")
-    links = experiment_links(tmp_path / "mlflow.db", "http://127.0.0.1:5000")
-    assert links == [
-        f"attnbench: http://127.0.0.1:5000/#/experiments/{study}?workflowType=machine_learning",
-        f"attnbench-smoke: http://127.0.0.1:5000/#/experiments/{smoke}?workflowType=machine_learning",
-    ]
-    assert experiment_links(tmp_path / "absent.db", "http://x") == []
+    tables, _ = share_views(tmp_path / "mlflow.db", "http://127.0.0.1:5000")
+    assert tables == [
+        f"{name}: http://127.0.0.1:5000/#/experiments/{eid}/runs?workflowType=machine_learning"
+        "&viewStateShareKey=attnbench-runs" for name, eid in (("attnbench", study), ("attnbench-smoke", smoke))]
+    view = json.loads(MlflowClient(tracking.tracking_uri()).get_experiment(study).tags[
+        f"{SHARED_VIEW_TAG}attnbench-runs"])
+    assert set(view) <= SEARCH_FACETS | UI_STATE
+    assert view["selectedColumns"] == [f"tags.`{tracking.TAG_TASK}`", f"tags.`{tracking.TAG_VARIANT}`",
+                                       f"tags.`{tracking.TAG_SEED}`", f"metrics.`{RUNS_VIEW_METRIC}`"]
+    assert (view["orderByKey"], view["orderByAsc"]) == (f"tags.`{tracking.TAG_VARIANT}`", True)
+    assert experiments(tmp_path / "absent.db") == []
+
+
+def test_a_port_in_use_is_one_line_naming_another(tmp_path):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        port = busy.getsockname()[1]
+        done = subprocess.run([sys.executable, "-m", "attnbench.browse", "--port", str(port)], cwd=tmp_path,
+                              capture_output=True, text=True, timeout=120)
+    assert done.returncode != 0
+    assert done.stderr.strip() == (f"error: port {port} on 127.0.0.1 is in use; choose another: "
+                                   f"make ui PORT={port + 1}")
 
 
 # The page-state fields MLflow 3.17's experiment page restores from a shared view (its
@@ -29,11 +53,9 @@ UI_STATE = {"selectedColumns", "columnOrder", "columnWidths", "runsHiddenMode", 
 
 
 def test_each_task_gets_a_saved_accuracy_view_grouped_by_variant(tmp_path, monkeypatch):
-    import json
-
     from mlflow.tracking import MlflowClient
 
-    from attnbench.browse import SHARED_VIEW_TAG, share_accuracy_views
+    from attnbench.browse import share_accuracy_views
 
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     monkeypatch.setenv("DVC_ROOT", str(tmp_path))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -135,3 +136,19 @@ def test_child_environment_drops_every_dispatch_variable_but_the_ones_asked_for(
     env = numerics.child_environment(ONEDNN_MAX_CPU_ISA="SSE41")
     assert [key for key in numerics.DISPATCH_VARIABLES if key in env] == ["ONEDNN_MAX_CPU_ISA"]
     assert env["ONEDNN_MAX_CPU_ISA"] == "SSE41" and env["PATH"] == os.environ["PATH"]
+
+
+@pytest.mark.skipif(shutil.which("qemu-x86_64") is None,
+                    reason="qemu-user is not installed (Debian's qemu-user; .ci/run installs it)")
+def test_the_emulated_intel_canary_fails_readably_when_a_pin_is_forced_off():
+    """Under qemu's Haswell (GenuineIntel, AVX2), MKL_CBWR=AUTO lets MKL take the Intel AVX2
+    branch: the canary must notice and name the cause (the planted fault of the cross-CPU
+    check that .ci/run and make check-cross-cpu run)."""
+    env = {**numerics.child_environment(), "MKL_CBWR": "AUTO"}
+    done = subprocess.run([str(REPO / "tools" / "emulated-canary.sh"), "Haswell", "--variants", "lstm"],
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=1800)
+    assert done.returncode == 1, done.stdout + done.stderr
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("platform canary: 1 of 1 variants trained to other weights than the "
+                           "committed golden values (lstm)"), last
+    assert "MKL_CBWR=AUTO overrides the pinned COMPATIBLE" in last

@@ -138,3 +138,11 @@ def test_g2p_findings_compare_the_share_of_accuracy_kept_on_longer_words(raw_par
     curves = curves_of(steady)
     text = " ".join(decided(curves, lambda judge: length_findings(curves, params, judge)))
     assert "bahdanau 1.00 [" in text and "within their intervals bahdanau lose nothing" in text
+
+
+def test_a_smoke_sized_report_says_its_numbers_mean_nothing(params):
+    from attnbench.report.markdown import smoke_note
+
+    note = smoke_note(params)  # the smoke profile: 30 steps, 40 for g2p
+    assert note and note[0].startswith("**A smoke-sized run**: every model trains for at most 40 steps")
+    assert smoke_note(load_params(REPO / "params.yaml")) == []  # the study: up to 2000 steps

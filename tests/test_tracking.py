@@ -1,4 +1,5 @@
 import time
+from pathlib import Path
 
 import pytest
 
@@ -123,3 +124,31 @@ def test_git_state_is_the_checkout_the_stage_runs_in_not_dvc_root(tmp_path, monk
     assert tracking.git_state()["git_changes"] == "none"
     monkeypatch.chdir(tmp_path)  # not a repository
     assert tracking.git_state() == {"git_commit": "unknown", "git_changes": "unknown"}
+
+
+def test_demo_runs_carry_the_users_checkout_commit_not_the_copys(tmp_path, monkeypatch):
+    """make demo runs in a throwaway copy with a commit of its own; its runs must name the
+    user's checkout (git rev-parse HEAD there) and what differed from it."""
+    import subprocess
+
+    from attnbench.workspace import GIT_IDENTITY, checkout_git_environment
+
+    user = tmp_path / "user"
+    user.mkdir()
+    (user / "params.yaml").write_text("a: 1\n")
+    subprocess.run(["git", *GIT_IDENTITY, "init", "-q"], cwd=user, check=True)
+    subprocess.run(["git", *GIT_IDENTITY, "add", "-A"], cwd=user, check=True)
+    subprocess.run(["git", *GIT_IDENTITY, "commit", "-q", "-m", "x"], cwd=user, check=True)
+    (user / "params.yaml").write_text("a: 2\n")  # an uncommitted change of the user's
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=user, capture_output=True, text=True,
+                          check=True).stdout.strip()
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    subprocess.run(["git", *GIT_IDENTITY, "init", "-q"], cwd=copy, check=True)
+    subprocess.run(["git", *GIT_IDENTITY, "commit", "-q", "--allow-empty", "-m", "copy"], cwd=copy, check=True)
+    for key, value in checkout_git_environment(user, Path("profiles/smoke.yaml")).items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.chdir(copy)  # where DVC runs the demo's stages
+    tags = tracking.base_tags("train")
+    assert tags[tracking.TAG_GIT_COMMIT] == head
+    assert tags[tracking.TAG_GIT_CHANGES] == "params.yaml,params.yaml replaced by profiles/smoke.yaml"

@@ -12,7 +12,11 @@ Each task also gets a saved view that opens on the chart of `test/seq_acc` again
 step (the sequence length), runs grouped by variant (mean over seeds, min-max band): the
 UI's "share view" mechanism, an experiment tag `mlflow.sharedViewState.<key>` holding the
 page state as JSON, opened by the address parameter `viewStateShareKey` (both read from the
-UI's code). docs/mlflow-accuracy-by-length.png shows one.
+UI's code). docs/mlflow-accuracy-by-length.png shows one. Every experiment gets a saved
+runs table too (`runs_view`): task, variant and seed as columns beside the mean exact match over
+the training lengths, sorted by variant (docs/mlflow-runs-table.png).
+
+The links are printed once the server answers; MLflow's start-up noise is filtered out.
 """
 
 from __future__ import annotations
@@ -20,8 +24,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import socket
 import sqlite3
+import subprocess
 import sys
+import threading
+import time
+import urllib.request
 from pathlib import Path
 
 from attnbench.runtime import OFFLINE_ENV
@@ -29,6 +38,8 @@ from attnbench.runtime import OFFLINE_ENV
 
 SHARED_VIEW_TAG = "mlflow.sharedViewState."  # + key: the UI's saved page states
 RUNS_TABLE = "workflowType=machine_learning"
+# the runs view's accuracy column: mean exact match over the training lengths (stages/evaluate.py)
+RUNS_VIEW_METRIC = "test/seq_acc_in_distribution"
 
 
 def experiments(store: Path) -> list[tuple[str, str]]:
@@ -40,11 +51,6 @@ def experiments(store: Path) -> list[tuple[str, str]]:
                           "WHERE lifecycle_stage = 'active' ORDER BY experiment_id").fetchall()
     db.close()
     return [(str(eid), name) for eid, name in rows if name != "Default"]
-
-
-def experiment_links(store: Path, base: str) -> list[str]:
-    """'name: address' of each experiment's runs table."""
-    return [f"{name}: {base}/#/experiments/{eid}?{RUNS_TABLE}" for eid, name in experiments(store)]
 
 
 ACCURACY_SECTION = "attnbench-accuracy"
@@ -103,24 +109,105 @@ def share_accuracy_views(store: Path, base: str) -> list[str]:
     return links
 
 
+RUNS_VIEW = "attnbench-runs"
+# MLflow's own start-up lines, which say nothing to a user of this study
+NOISE = ("mlflow.server.jobs", "Started server process", "Waiting for application startup",
+         "Application startup complete", "Registry store URI not provided", "Security middleware enabled",
+         "Started parent process", "Uvicorn running on")
+START_BOUND_S = 300  # a bound only a hang exceeds
+
+
+def runs_view(metric: str) -> dict:
+    """The UI state of a runs table that shows task, variant and seed as columns, beside
+    `metric`, sorted by variant (the UI's canonical column keys: type.`name`)."""
+    return {
+        "searchFilter": "tags.`attnbench.kind` = 'train'",  # tracking.TAG_KIND
+        "orderByKey": "tags.`variant`", "orderByAsc": True,
+        "startTime": "ALL", "lifecycleFilter": "Active", "modelVersionFilter": "All Runs",
+        "datasetsFilter": [],
+        "selectedColumns": ["tags.`task`", "tags.`variant`", "tags.`seed`", f"metrics.`{metric}`"],
+        "runsHiddenMode": "SHOW_ALL",
+    }
+
+
+def share_views(store: Path, base: str) -> tuple[list[str], list[str]]:
+    """Save every experiment's runs view and per-task accuracy views; their addresses."""
+    from attnbench import tracking
+
+    client = tracking.MlflowClient(tracking_uri=f"sqlite:///{store}")
+    tables = []
+    for eid, name in experiments(store):
+        client.set_experiment_tag(eid, SHARED_VIEW_TAG + RUNS_VIEW, json.dumps(runs_view(RUNS_VIEW_METRIC)))
+        tables.append(f"{name}: {base}/#/experiments/{eid}/runs?{RUNS_TABLE}&viewStateShareKey={RUNS_VIEW}")
+    return tables, share_accuracy_views(store, base)
+
+
+def port_free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def answers(base: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{base}/health", timeout=5) as reply:
+            return reply.status == 200
+    except OSError:
+        return False
+
+
+def forward_quietly(stream, out) -> None:
+    """Copy the server's output but MLflow's start-up noise (NOISE)."""
+    for line in stream:
+        if not any(marker in line for marker in NOISE):
+            out.write(line)
+            out.flush()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--port", type=int, default=5000)
+    parser.add_argument("--port", type=int, default=5000, help="port on 127.0.0.1 (make ui PORT=N)")
     args = parser.parse_args()
+    if not port_free(args.port):
+        sys.exit(f"error: port {args.port} on 127.0.0.1 is in use; choose another: make ui PORT={args.port + 1}")
     root = Path.cwd()
     store = root / "mlflow.db"
     base = f"http://127.0.0.1:{args.port}"
-    links = experiment_links(store, base)
-    if links:
-        print("\n".join(["Runs tables:", *links, "Accuracy against length, grouped by variant:",
-                         *share_accuracy_views(store, base)]))
-    else:
-        print(f"{store} holds no experiment yet: `make demo` (minutes) or `make repro` records runs.")
-    env = {**os.environ, **OFFLINE_ENV}
+    tables, accuracy = share_views(store, base) if experiments(store) else ([], [])
+    env = {**os.environ, **OFFLINE_ENV, "PYTHONWARNINGS": "ignore::DeprecationWarning"}
     command = [str(Path(sys.executable).parent / "mlflow"), "ui", "--host", "127.0.0.1",
-               "--port", str(args.port), "--backend-store-uri", f"sqlite:///{store}",
+               "--port", str(args.port), "--workers", "1", "--backend-store-uri", f"sqlite:///{store}",
                "--default-artifact-root", str(root / "mlartifacts")]
-    os.execve(command[0], command, env)
+    print(f"starting MLflow's UI on {base} ...", flush=True)
+    server = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    threading.Thread(target=forward_quietly, args=(server.stdout, sys.stdout), daemon=True).start()
+    try:
+        deadline = time.monotonic() + START_BOUND_S
+        while not answers(base):
+            if server.poll() is not None:
+                sys.exit(f"error: mlflow ui exited with code {server.returncode} (its output is above)")
+            if time.monotonic() > deadline:
+                sys.exit(f"error: mlflow ui did not answer on {base} within {START_BOUND_S} s")
+            time.sleep(0.5)
+        if tables:
+            print("\n".join(["", f"MLflow UI: {base}  (Ctrl-C stops it)",
+                             "Runs tables (task, variant, seed as columns, sorted by variant):",
+                             *(f"  {link}" for link in tables),
+                             "Accuracy against length, grouped by variant:",
+                             *(f"  {link}" for link in accuracy), ""]), flush=True)
+        else:
+            print(f"\nMLflow UI: {base}. {store} holds no experiment yet: `make demo` (minutes) or "
+                  "`make repro` records runs.", flush=True)
+        server.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if server.poll() is None:
+            server.terminate()
+            server.wait()
 
 
 if __name__ == "__main__":

@@ -85,11 +85,19 @@ def main(argv: list[str] | None = None) -> None:
     mode.add_argument("--write", action="store_true", help="record this machine's md5s as golden")
     mode.add_argument("--matrix", action="store_true", help="rerun under each dispatch setting")
     mode.add_argument("--print", action="store_true", help="print this process's md5s as JSON")
+    parser.add_argument("--variants", nargs="+", metavar="VARIANT",
+                        help="only these variants of the study (default: every one)")
     args = parser.parse_args(argv)
     params = load_params(args.params)
     if args.matrix:
         sys.exit(matrix(args.params, read_golden(args.golden)))
-    measured = run_canary(params)
+    if args.variants and (unknown := sorted(set(args.variants) - set(params.study.variants))):
+        sys.exit(f"error: --variants {' '.join(unknown)}: not in study.variants of {args.params}")
+    if args.variants and args.write:
+        sys.exit("error: --write records every variant; drop --variants")
+    # the golden values' fingerprint stays the whole study's; only the training is narrowed
+    narrowed = params.study.model_copy(update={"variants": args.variants}) if args.variants else params.study
+    measured = run_canary(params.model_copy(update={"study": narrowed}))
     if args.print:
         print(json.dumps(measured, sort_keys=True))
     elif args.write:
