@@ -10,7 +10,7 @@ export DVC_NO_ANALYTICS := 1
 export MLFLOW_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := true
 
-.PHONY: install repro cost calibrate test check-platform check-cross-cpu smoke demo ui bench clean
+.PHONY: install repro cost calibrate test test-extended check-platform check-cross-cpu smoke demo ui bench clean
 
 install: $(STAMP)
 
@@ -41,8 +41,15 @@ cost: install
 calibrate: install
 	$(BIN)/dvc repro pipelines/calibration/dvc.yaml
 
+# Every test but the `extended` ones (10-minute budget on a quiet 2-core machine).
 test: install
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -m "not extended"
+
+# The extended checks: the study on a Dask cluster against a PostgreSQL-backed MLflow server
+# (tests/test_cluster.py) and the canary's planted fault under an emulated Intel CPU. .ci/run
+# installs their Debian packages (postgresql, qemu-user) and runs them after make test.
+test-extended: install
+	$(BIN)/python -m pytest -m extended
 
 # Can this machine reproduce the committed study byte for byte? (the platform canary, ~40 s)
 check-platform: install

@@ -1,8 +1,9 @@
 """The study on a Dask cluster (`runtime.executor: dask`), end to end: a real `dask scheduler`
 and two `dask worker --nthreads 1` processes on 127.0.0.1, a real `mlflow server` on a
 PostgreSQL server the test starts itself, `dvc repro` as the one command, and one worker
-SIGKILLed while it trains. Skipped, with the reason, where PostgreSQL is not installed
-(`.ci/run` installs Debian's `postgresql`).
+SIGKILLed while it trains: `make test-extended` (marker `extended`, minutes; `.ci/run` runs it
+after `make test`). Skipped, with the reason, where PostgreSQL is not installed (`.ci/run`
+installs Debian's `postgresql`). The refused-worker test at the end is part of `make test`.
 
 The cluster study is the smoke profile narrowed to copy x 3 variants (recurrent, hard and
 Transformer kernels) x 2 seeds; every file its jobs produce (data/, models/, reports/train,
@@ -174,6 +175,7 @@ def cluster_study(workspaces, tmp_path_factory):
                 "survivors": set(cluster.worker_addresses().values())}
 
 
+@pytest.mark.extended
 @needs_postgres
 def test_the_dask_study_has_the_local_executors_bytes(cluster_study, workspaces):
     repro = cluster_study["repro"]
@@ -186,6 +188,7 @@ def test_the_dask_study_has_the_local_executors_bytes(cluster_study, workspaces)
     assert {path: local.get(path) for path in on_dask} == on_dask
 
 
+@pytest.mark.extended
 @needs_postgres
 def test_the_postgres_backed_server_holds_every_run_finished_with_its_weights(cluster_study):
     runs = cluster_study["runs"]
@@ -201,6 +204,7 @@ def test_the_postgres_backed_server_holds_every_run_finished_with_its_weights(cl
             assert tracking.TAG_EVALUATED_ON in run.data.tags and "test/seq_acc" in run.data.metrics
 
 
+@pytest.mark.extended
 @needs_postgres
 def test_a_worker_killed_mid_training_is_rerun_elsewhere_and_its_run_replaced(cluster_study):
     killed = cluster_study["killed"]
@@ -217,6 +221,7 @@ def test_a_worker_killed_mid_training_is_rerun_elsewhere_and_its_run_replaced(cl
     assert rerun[0].data.tags[tracking.TAG_WORKER] in cluster_study["survivors"]
 
 
+@pytest.mark.extended
 @needs_postgres
 def test_an_unreachable_scheduler_is_one_line_and_costs_nothing(cluster_study):
     workspace = cluster_study["workspace"]
@@ -238,6 +243,7 @@ def test_an_unreachable_scheduler_is_one_line_and_costs_nothing(cluster_study):
     assert md5_tree(workspace, ("data", "models", "reports")) == before
 
 
+@pytest.mark.extended
 @needs_postgres
 def test_dvc_pull_gives_a_second_clone_the_study_without_training(cluster_study, tmp_path):
     workspace = cluster_study["workspace"]

@@ -52,10 +52,40 @@ def fake_curves():
 def test_accuracy_figure_is_a_byte_stable_png_without_a_version_stamp(tmp_path):
     paths = [tmp_path / "a.png", tmp_path / "b.png"]
     for path in paths:
-        figures.accuracy_by_length(fake_curves(), ["copy"], ["lstm", "bahdanau"], {"copy": 5}, path)
+        figures.accuracy_by_length(fake_curves(), ["copy"], {"a": ["lstm"], "b": ["bahdanau"]}, {"copy": 5}, path)
     first, second = (p.read_bytes() for p in paths)
     assert first.startswith(b"\x89PNG") and first == second
     assert b"Software" not in first and b"Matplotlib" not in first
+
+
+def test_accuracy_figure_panels_hold_at_most_five_variants_each_in_its_own_colour(params, monkeypatch):
+    """The study's 16 variants as small multiples by family: no panel over 5 lines, the
+    colours distinct within a panel, and a variant's style the same in every panel."""
+    from attnbench.config import load_params
+    from conftest import REPO
+
+    study = load_params(REPO / "params.yaml")
+    groups = figures.variant_groups({v: study.variants[v] for v in study.study.variants})
+    assert list(groups) == ["fixed context vector", "RNN, global attention", "RNN, local and hard attention",
+                            "Transformers, bidirectional encoder",
+                            "Transformers, causal encoder"]
+    assert sorted(v for members in groups.values() for v in members) == sorted(study.study.variants)
+    drawn = []
+    monkeypatch.setattr(figures, "save", lambda fig, path: drawn.append(fig))
+    curves = {(task, v): fake_curves()[("copy", "lstm")] for task in ("copy", "g2p") for v in study.study.variants}
+    figures.accuracy_by_length(curves, ["copy", "g2p"], groups, {"copy": 5, "g2p": 5}, None)
+    [fig] = drawn
+    styles = {}
+    for ax in fig.axes:
+        lines = [line for line in ax.get_lines() if line.get_label() in study.study.variants]
+        assert 1 <= len(lines) <= 5
+        colours = [line.get_color() for line in lines]
+        assert len(set(map(str, colours))) == len(colours)
+        for line in lines:
+            style = (str(line.get_color()), str(line.get_linestyle()))
+            assert styles.setdefault(line.get_label(), style) == style
+    assert len(styles) == len(study.study.variants)
+    figures.plt.close(fig)
 
 
 def test_heatmap_shows_the_weights_and_says_whether_the_output_is_right(tmp_path):

@@ -138,6 +138,7 @@ def test_child_environment_drops_every_dispatch_variable_but_the_ones_asked_for(
     assert env["ONEDNN_MAX_CPU_ISA"] == "SSE41" and env["PATH"] == os.environ["PATH"]
 
 
+@pytest.mark.extended
 @pytest.mark.skipif(shutil.which("qemu-x86_64") is None,
                     reason="qemu-user is not installed (Debian's qemu-user; .ci/run installs it)")
 def test_the_emulated_intel_canary_fails_readably_when_a_pin_is_forced_off():

@@ -11,6 +11,7 @@ import matplotlib
 matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from attnbench.report.heatmaps import save  # noqa: E402
 from attnbench.report.stats import Curve  # noqa: E402
@@ -30,44 +31,96 @@ def variant_styles(variants: list[str]) -> dict[str, dict]:
     return {v: {"color": cmap(i % 20), "linestyle": "-" if i < 10 else "--"} for i, v in enumerate(variants)}
 
 
-def task_panels(tasks: list[str]) -> tuple[plt.Figure, list[plt.Axes]]:
-    fig, axes = plt.subplots(1, len(tasks), figsize=(5.2 * len(tasks), 4), squeeze=False)
-    return fig, list(axes[0])
+PANEL_LINES = 5  # at most this many variants share a panel, each in its own colour
+PALETTE = [plt.get_cmap("tab10")(i) for i in range(PANEL_LINES)]
+GROUP_LINES = ["-", "--", "-.", ":", (0, (5, 1, 1, 1))]  # a line style per group, cycled
+
+
+def group_name(config) -> str:
+    """The family panel a variant is drawn in, from its mechanism (config's `mechanism`)."""
+    if getattr(config, "arch", None) == "transformer":
+        return ("Transformers, causal encoder" if config.encoder == "causal"
+                else "Transformers, bidirectional encoder")
+    family = config.mechanism.family
+    return {"recurrent": "fixed context vector", "global attention": "RNN, global attention"}.get(
+        family, "RNN, local and hard attention")
+
+
+def variant_groups(configs: dict[str, object]) -> dict[str, list[str]]:
+    """Variants (in study order) by family panel, none with more than PANEL_LINES (a larger
+    family continues in a second panel)."""
+    groups: dict[str, list[str]] = {}
+    for variant, config in configs.items():
+        groups.setdefault(group_name(config), []).append(variant)
+    split = {}
+    for name, members in groups.items():
+        chunks = [members[i:i + PANEL_LINES] for i in range(0, len(members), PANEL_LINES)]
+        for index, chunk in enumerate(chunks):
+            split[name if len(chunks) == 1 else f"{name} ({index + 1})"] = chunk
+    return split
+
+
+def group_styles(groups: dict[str, list[str]]) -> dict[str, dict]:
+    """Each variant's colour (its place in its panel: distinct within a panel) and line style
+    (its panel's), the same in every figure drawn from these groups."""
+    return {variant: {"color": PALETTE[place], "linestyle": GROUP_LINES[row % len(GROUP_LINES)]}
+            for row, members in enumerate(groups.values()) for place, variant in enumerate(members)}
+
+
+def grid(rows: int, columns: int) -> tuple[plt.Figure, list[list[plt.Axes]]]:
+    fig, axes = plt.subplots(rows, columns, figsize=(4.2 * columns, 2.9 * rows), squeeze=False)
+    return fig, [list(row) for row in axes]
 
 
 def accuracy_by_length(curves: dict[tuple[str, str], Curve], tasks: list[str],
-                       variants: list[str], longest_trained: dict[str, int], path: Path) -> None:
-    """Exact-match accuracy vs length, one panel per task: mean over seeds, 95% band; a
-    dotted line after each task's longest training length."""
-    styles = variant_styles(variants)
-    fig, axes = task_panels(tasks)
-    for ax, task in zip(axes, tasks):
-        for variant in variants:
-            curve = curves[(task, variant)]
-            ax.plot(curve.lengths, [iv.mean for iv in curve.seq_acc], marker="o", markersize=2.5,
-                    linewidth=1.2, label=variant, **styles[variant])
-            ax.fill_between(curve.lengths, [iv.low for iv in curve.seq_acc],
-                            [iv.high for iv in curve.seq_acc], color=styles[variant]["color"], alpha=0.12)
-        ax.axvline(longest_trained[task] + 0.5, color="grey", linestyle=":", linewidth=1)
-        ax.text(longest_trained[task] + 0.7, 0.98, "extrapolation", color="grey", va="top", fontsize=8)
-        ax.set(title=task, xlabel="sequence length", ylabel="exact-match accuracy", ylim=(-0.02, 1.02))
-        ax.grid(alpha=0.3)
-    save_with_legend(fig, axes, len(variants), path)
+                       groups: dict[str, list[str]], longest_trained: dict[str, int], path: Path) -> None:
+    """Exact-match accuracy vs length, small multiples: a row per family (`groups`, at most
+    PANEL_LINES variants each), a column per task; mean over seeds with the 95% band, a
+    dotted line after each task's longest training length, each row's own legend."""
+    styles = group_styles(groups)
+    fig, axes = grid(len(groups), len(tasks))
+    for row, (name, members) in zip(axes, groups.items()):
+        for ax, task in zip(row, tasks):
+            for variant in members:
+                curve = curves[(task, variant)]
+                ax.plot(curve.lengths, [iv.mean for iv in curve.seq_acc], marker="o", markersize=2.5,
+                        linewidth=1.3, label=variant, **styles[variant])
+                ax.fill_between(curve.lengths, [iv.low for iv in curve.seq_acc],
+                                [iv.high for iv in curve.seq_acc], color=styles[variant]["color"], alpha=0.12)
+            ax.axvline(longest_trained[task] + 0.5, color="grey", linestyle=":", linewidth=1)
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+            ax.set(title=f"{task}: {name}", ylim=(-0.02, 1.02))
+            ax.title.set_fontsize(9)
+            ax.grid(alpha=0.3)
+        row[0].set_ylabel("exact match")
+        row[-1].legend(loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize=8, frameon=False)
+    for ax in axes[-1]:
+        ax.set_xlabel("sequence length (dotted: longest trained)")
+    fig.tight_layout()
+    save(fig, path)
 
 
 def training_curves(curves: dict[tuple[str, str], list[dict]], tasks: list[str],
-                    variants: list[str], path: Path) -> None:
-    """Training loss vs step, mean over seeds, one panel per task."""
-    styles = variant_styles(variants)
-    fig, axes = task_panels(tasks)
-    for ax, task in zip(axes, tasks):
-        for variant in variants:
-            seeds = [dict(c["loss"]) for c in curves[(task, variant)] if c["loss"]]
-            if not seeds:
-                continue
-            steps = sorted(set.intersection(*(set(s) for s in seeds)))
-            mean = [sum(s[step] for s in seeds) / len(seeds) for step in steps]
-            ax.plot(steps, mean, linewidth=1.2, label=variant, **styles[variant])
-        ax.set(title=task, xlabel="step", ylabel="training loss (mean over seeds)", yscale="log")
-        ax.grid(alpha=0.3)
-    save_with_legend(fig, axes, len(variants), path)
+                    groups: dict[str, list[str]], path: Path) -> None:
+    """Training loss vs step, mean over seeds: the same small multiples and styles as
+    accuracy_by_length."""
+    styles = group_styles(groups)
+    fig, axes = grid(len(groups), len(tasks))
+    for row, (name, members) in zip(axes, groups.items()):
+        for ax, task in zip(row, tasks):
+            for variant in members:
+                seeds = [dict(c["loss"]) for c in curves[(task, variant)] if c["loss"]]
+                if not seeds:
+                    continue
+                steps = sorted(set.intersection(*(set(s) for s in seeds)))
+                mean = [sum(s[step] for s in seeds) / len(seeds) for step in steps]
+                ax.plot(steps, mean, linewidth=1.2, label=variant, **styles[variant])
+            ax.set(title=f"{task}: {name}", yscale="log")
+            ax.title.set_fontsize(9)
+            ax.grid(alpha=0.3)
+        row[0].set_ylabel("training loss")
+        row[-1].legend(loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize=8, frameon=False)
+    for ax in axes[-1]:
+        ax.set_xlabel("step")
+    fig.tight_layout()
+    save(fig, path)

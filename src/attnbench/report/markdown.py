@@ -249,8 +249,9 @@ def _render(curves: Curves, params: Params, heatmap_tasks: list[str], parameters
     lines += [
         "## Accuracy vs sequence length",
         "",
-        "Mean over seeds with the 95% interval as a band; right of the dashed line the "
-        "lengths were never seen in training.",
+        "A row per family of mechanisms (at most five variants a panel; a variant keeps its "
+        "colour and line style in every panel), a column per task: mean over seeds with the 95% "
+        "interval as a band; right of the dotted line the lengths were never seen in training.",
         "",
         "![accuracy by length](figures/accuracy_by_length.png)",
         "",

@@ -117,11 +117,12 @@ def main(args: argparse.Namespace) -> None:
 
     tasks, variants = params.study.tasks, params.study.variants
     longest_trained = {task: params.for_task(task).data.train_lengths.max for task in tasks}
-    figures.accuracy_by_length(curves, tasks, variants, longest_trained, paths.ACCURACY_FIGURE)
+    groups = figures.variant_groups({variant: params.variants[variant] for variant in variants})
+    figures.accuracy_by_length(curves, tasks, groups, longest_trained, paths.ACCURACY_FIGURE)
     trained = {(t, v): read_json(paths.train_curves(t, v)) for t in tasks for v in variants}
     train_curves = {key: value["curves"] for key, value in trained.items()}
     parameters = {key: value["parameters"] for key, value in trained.items()}
-    figures.training_curves(train_curves, tasks, variants, paths.FIGURES / "training_curves.png")
+    figures.training_curves(train_curves, tasks, groups, paths.FIGURES / "training_curves.png")
     heatmap_tasks, extrapolation_tasks = [], []
     for task in tasks:
         examples = {}
