@@ -23,7 +23,6 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -31,9 +30,10 @@ import pytest
 import yaml
 
 from attnbench import tracking
-from attnbench.local_cluster import free_port, local_cluster, stop_group
+from attnbench.local_cluster import free_port, local_cluster
 from attnbench.workspace import make_workspace, pipeline_env
 from conftest import REPO, SMOKE_PROFILE
+from test_tracking_server import mlflow_server
 
 pytest.importorskip("distributed", reason="Dask distributed is not installed (pip install -e '.[cluster]')")
 
@@ -90,34 +90,6 @@ def postgres(tmp: Path):
         shutil.rmtree(data, ignore_errors=True)
 
 
-@contextmanager
-def mlflow_server(tmp: Path, backend: str):
-    """`mlflow server` on `backend`, serving artifacts (--serve-artifacts) from tmp; yields its URI."""
-    port = free_port()
-    uri = f"http://127.0.0.1:{port}"
-    with open(tmp / "mlflow-server.log", "ab") as log:
-        server = subprocess.Popen(
-            [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
-             "--workers", "1", "--backend-store-uri", backend, "--serve-artifacts",
-             "--artifacts-destination", (tmp / "served-artifacts").as_uri()],
-            stdout=subprocess.DEVNULL, stderr=log, start_new_session=True)
-    try:
-        deadline = time.monotonic() + BOUND_S
-        while True:
-            try:
-                with urllib.request.urlopen(f"{uri}/health", timeout=5) as answer:
-                    if answer.status == 200:
-                        break
-            except OSError:
-                pass
-            assert server.poll() is None, (tmp / "mlflow-server.log").read_text()[-3000:]
-            assert time.monotonic() < deadline, "mlflow server did not start"
-            time.sleep(0.5)
-        yield uri
-    finally:
-        stop_group(server, grace=5)
-
-
 def kill_when_training(cluster, name: str, uri: str, done: threading.Event, killed: dict) -> None:
     """SIGKILL worker `name` as soon as a training run of its is RUNNING, note that run, and
     start a replacement worker (which must prove its platform before it gets a job)."""
@@ -152,7 +124,9 @@ def cluster_study(workspaces, tmp_path_factory):
 
     root = tmp_path_factory.mktemp("cluster")
     workspace = make_workspace(REPO, root / "repo", cluster_profile(root / "cluster.yaml"))
-    with postgres(root / "pg") as backend, mlflow_server(root, backend) as uri, \
+    with postgres(root / "pg") as backend, \
+            mlflow_server(root, free_port(), ["--workers", "1", "--backend-store-uri", backend, "--serve-artifacts",
+                                              "--artifacts-destination", (root / "served").as_uri()]) as (uri, _), \
             local_cluster(root / "dask", workers=2) as cluster:
         env = {**pipeline_env(workspace), "MLFLOW_TRACKING_URI": uri, "DASK_SCHEDULER_ADDRESS": cluster.address}
         done, killed = threading.Event(), {}

@@ -30,15 +30,15 @@ def free_port() -> int:
 
 
 @contextmanager
-def mlflow_server(tmp_path, port: int):
-    """`mlflow server` over a SQLite file in tmp_path, in a process group of its own that is
-    SIGKILLed on every exit path; yields (its URI, the Popen)."""
+def mlflow_server(tmp_path, port: int, store: list[str] | None = None):
+    """`mlflow server` over `store` (its options; default a SQLite file in tmp_path), in a
+    process group of its own that is SIGKILLed on every exit path; yields (its URI, the Popen)."""
     uri = f"http://127.0.0.1:{port}"
+    store = store or ["--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}",
+                      "--default-artifact-root", (tmp_path / "server-artifacts").as_uri()]
     with open(tmp_path / f"server-{port}.log", "ab") as log:  # the child keeps its own copy
         server = subprocess.Popen(
-            [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
-             "--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}",
-             "--default-artifact-root", (tmp_path / "server-artifacts").as_uri()],
+            [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port), *store],
             stdout=subprocess.DEVNULL, stderr=log, start_new_session=True)
     try:
         deadline = time.monotonic() + START_BOUND_S

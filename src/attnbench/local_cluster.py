@@ -6,7 +6,6 @@ commands start them (README, "Running on a cluster")."""
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -16,6 +15,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from attnbench.workspace import stop_group
+
 START_BOUND_S = 120  # a bound only a hang exceeds, not a speed target
 
 
@@ -23,21 +24,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-def stop_group(process: subprocess.Popen, sig: int = signal.SIGTERM, grace: float = 10) -> None:
-    """Signal the process's group, SIGKILL what is left after `grace` seconds, reap it."""
-    for signum in (sig, signal.SIGKILL):
-        try:
-            os.killpg(process.pid, signum)
-        except ProcessLookupError:
-            break
-        try:
-            process.wait(timeout=grace)
-            break
-        except subprocess.TimeoutExpired:
-            continue
-    process.wait()
 
 
 @dataclass
@@ -115,5 +101,5 @@ def local_cluster(log_dir: Path, workers: int = 2, env: dict[str, str] | None = 
         yield cluster
     finally:
         for worker in cluster.workers.values():
-            stop_group(worker)
-        stop_group(scheduler)
+            stop_group(worker, grace=10)
+        stop_group(scheduler, grace=10)

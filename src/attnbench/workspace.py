@@ -76,12 +76,13 @@ def start_repro(workspace: Path, log: Path) -> subprocess.Popen:
         )
 
 
-def stop_group(process: subprocess.Popen) -> None:
-    """SIGTERM a process started by start_repro and everything under it, then SIGKILL what is
-    left after a grace period (a stage's run guards mark their runs KILLED meanwhile)."""
+def stop_group(process: subprocess.Popen, grace: float = 30) -> None:
+    """SIGTERM a process started in a session of its own (start_repro, local_cluster) and
+    everything under it, then SIGKILL what is left after `grace` seconds (a stage's run
+    guards mark their runs KILLED meanwhile)."""
     if process.poll() is not None:
         return
-    for sig, grace in ((signal.SIGTERM, 30), (signal.SIGKILL, None)):
+    for sig, grace in ((signal.SIGTERM, grace), (signal.SIGKILL, None)):
         try:
             os.killpg(process.pid, sig)
         except ProcessLookupError:

@@ -67,60 +67,56 @@ def group_styles(groups: dict[str, list[str]]) -> dict[str, dict]:
             for row, members in enumerate(groups.values()) for place, variant in enumerate(members)}
 
 
-def grid(rows: int, columns: int) -> tuple[plt.Figure, list[list[plt.Axes]]]:
-    fig, axes = plt.subplots(rows, columns, figsize=(4.2 * columns, 2.9 * rows), squeeze=False)
-    return fig, [list(row) for row in axes]
+def family_grid(groups: dict[str, list[str]], tasks: list[str], draw, ylabel: str, xlabel: str,
+                path: Path, **axes_settings) -> None:
+    """Small multiples: a row per family (`groups`), a column per task, each row's legend at
+    its right; draw(ax, task, variant, style) draws one variant's line in one panel."""
+    styles = group_styles(groups)
+    fig, axes = plt.subplots(len(groups), len(tasks), figsize=(4.2 * len(tasks), 2.9 * len(groups)),
+                             squeeze=False)
+    for row, (name, members) in zip(axes, groups.items()):
+        for ax, task in zip(row, tasks):
+            for variant in members:
+                draw(ax, task, variant, styles[variant])
+            ax.set(title=f"{task}: {name}", **axes_settings)
+            ax.title.set_fontsize(9)
+            ax.grid(alpha=0.3)
+        row[0].set_ylabel(ylabel)
+        row[-1].legend(loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize=8, frameon=False)
+    for ax in axes[-1]:
+        ax.set_xlabel(xlabel)
+    fig.tight_layout()
+    save(fig, path)
 
 
 def accuracy_by_length(curves: dict[tuple[str, str], Curve], tasks: list[str],
                        groups: dict[str, list[str]], longest_trained: dict[str, int], path: Path) -> None:
-    """Exact-match accuracy vs length, small multiples: a row per family (`groups`, at most
-    PANEL_LINES variants each), a column per task; mean over seeds with the 95% band, a
-    dotted line after each task's longest training length, each row's own legend."""
-    styles = group_styles(groups)
-    fig, axes = grid(len(groups), len(tasks))
-    for row, (name, members) in zip(axes, groups.items()):
-        for ax, task in zip(row, tasks):
-            for variant in members:
-                curve = curves[(task, variant)]
-                ax.plot(curve.lengths, [iv.mean for iv in curve.seq_acc], marker="o", markersize=2.5,
-                        linewidth=1.3, label=variant, **styles[variant])
-                ax.fill_between(curve.lengths, [iv.low for iv in curve.seq_acc],
-                                [iv.high for iv in curve.seq_acc], color=styles[variant]["color"], alpha=0.12)
-            ax.axvline(longest_trained[task] + 0.5, color="grey", linestyle=":", linewidth=1)
-            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-            ax.set(title=f"{task}: {name}", ylim=(-0.02, 1.02))
-            ax.title.set_fontsize(9)
-            ax.grid(alpha=0.3)
-        row[0].set_ylabel("exact match")
-        row[-1].legend(loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize=8, frameon=False)
-    for ax in axes[-1]:
-        ax.set_xlabel("sequence length (dotted: longest trained)")
-    fig.tight_layout()
-    save(fig, path)
+    """Exact-match accuracy vs length as family small multiples (`groups`, at most
+    PANEL_LINES variants a panel): mean over seeds with the 95% band, a dotted line after
+    each task's longest training length."""
+
+    def draw(ax, task: str, variant: str, style: dict) -> None:
+        curve = curves[(task, variant)]
+        ax.plot(curve.lengths, [iv.mean for iv in curve.seq_acc], marker="o", markersize=2.5,
+                linewidth=1.3, label=variant, **style)
+        ax.fill_between(curve.lengths, [iv.low for iv in curve.seq_acc], [iv.high for iv in curve.seq_acc],
+                        color=style["color"], alpha=0.12)
+        ax.axvline(longest_trained[task] + 0.5, color="grey", linestyle=":", linewidth=1)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+
+    family_grid(groups, tasks, draw, "exact match", "sequence length (dotted: longest trained)", path,
+                ylim=(-0.02, 1.02))
 
 
 def training_curves(curves: dict[tuple[str, str], list[dict]], tasks: list[str],
                     groups: dict[str, list[str]], path: Path) -> None:
-    """Training loss vs step, mean over seeds: the same small multiples and styles as
-    accuracy_by_length."""
-    styles = group_styles(groups)
-    fig, axes = grid(len(groups), len(tasks))
-    for row, (name, members) in zip(axes, groups.items()):
-        for ax, task in zip(row, tasks):
-            for variant in members:
-                seeds = [dict(c["loss"]) for c in curves[(task, variant)] if c["loss"]]
-                if not seeds:
-                    continue
-                steps = sorted(set.intersection(*(set(s) for s in seeds)))
-                mean = [sum(s[step] for s in seeds) / len(seeds) for step in steps]
-                ax.plot(steps, mean, linewidth=1.2, label=variant, **styles[variant])
-            ax.set(title=f"{task}: {name}", yscale="log")
-            ax.title.set_fontsize(9)
-            ax.grid(alpha=0.3)
-        row[0].set_ylabel("training loss")
-        row[-1].legend(loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize=8, frameon=False)
-    for ax in axes[-1]:
-        ax.set_xlabel("step")
-    fig.tight_layout()
-    save(fig, path)
+    """Training loss vs step, mean over seeds, as the same small multiples."""
+
+    def draw(ax, task: str, variant: str, style: dict) -> None:
+        seeds = [dict(c["loss"]) for c in curves[(task, variant)] if c["loss"]]
+        if seeds:
+            steps = sorted(set.intersection(*(set(s) for s in seeds)))
+            ax.plot(steps, [sum(s[step] for s in seeds) / len(seeds) for step in steps], linewidth=1.2,
+                    label=variant, **style)
+
+    family_grid(groups, tasks, draw, "training loss", "step", path, yscale="log")
