@@ -113,7 +113,8 @@ RUNS_VIEW = "attnbench-runs"
 # MLflow's own start-up lines, which say nothing to a user of this study
 NOISE = ("mlflow.server.jobs", "Started server process", "Waiting for application startup",
          "Application startup complete", "Registry store URI not provided", "Security middleware enabled",
-         "Started parent process", "Uvicorn running on")
+         "Started parent process", "Uvicorn running on", "DeprecationWarning", "from starlette.",
+         '"GET /health')
 START_BOUND_S = 300  # a bound only a hang exceeds
 
 
