@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -39,9 +40,12 @@ def _yaml_exponent(value: object) -> object:
     return value
 
 
-Number = Annotated[float, BeforeValidator(_yaml_exponent)]
-PositiveNumber = Annotated[PositiveFloat, BeforeValidator(_yaml_exponent)]
-NonNegativeNumber = Annotated[NonNegativeFloat, BeforeValidator(_yaml_exponent)]
+# finite: YAML's .inf and .nan, and 1.0e400 (read as inf), are refused here, not by a diverging loss
+Number = Annotated[float, Field(allow_inf_nan=False), BeforeValidator(_yaml_exponent)]
+PositiveNumber = Annotated[PositiveFloat, Field(allow_inf_nan=False), BeforeValidator(_yaml_exponent)]
+NonNegativeNumber = Annotated[NonNegativeFloat, Field(allow_inf_nan=False), BeforeValidator(_yaml_exponent)]
+MAX_SEED = 2**32 - 1  # numpy's seed range, which Lightning's seed_everything enforces
+PARAMS_MAX_BYTES = 1 << 20  # a params file is a page of YAML; anything larger is a mistake
 
 
 class Section(BaseModel):
@@ -107,7 +111,7 @@ class DataConfig(Section):
 class StudyConfig(Section):
     tasks: list[str] = Field(min_length=1)
     variants: list[str] = Field(min_length=1)
-    seeds: list[NonNegativeInt] = Field(min_length=1)
+    seeds: list[Annotated[int, Field(ge=0, le=MAX_SEED)]] = Field(min_length=1)
 
     @field_validator("tasks")
     @classmethod
@@ -473,16 +477,57 @@ def parse_params(raw: object, source: str = "params.yaml") -> Params:
         raise ConfigError("\n".join(lines)) from None
 
 
-def load_params(path: str | Path = "params.yaml") -> Params:
-    path = Path(path)
+class StrictLoader(yaml.SafeLoader):
+    """YAML that means one thing: a key given twice (the last would silently win) and
+    aliases (`*name`, which can also multiply a small file into gigabytes) are refused."""
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            mark = self.peek_event().start_mark
+            raise ConfigError(f"line {mark.line + 1}: YAML aliases (*name) are not allowed in a params file")
+        return super().compose_node(parent, index)
+
+    def construct_mapping(self, node, deep=False):
+        seen = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if key in seen:
+                raise ConfigError(f"line {key_node.start_mark.line + 1}: key {key!r} given twice "
+                                  f"(first at line {seen[key]})")
+            seen[key] = key_node.start_mark.line + 1
+        return super().construct_mapping(node, deep=deep)
+
+
+def read_params_text(path: Path) -> str:
+    """The params file's text: a regular file of at most PARAMS_MAX_BYTES of UTF-8."""
     try:
-        text = path.read_text(encoding="utf-8")
+        info = path.stat()
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read params file ({exc.strerror})") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise ConfigError(f"{path}: not a regular file (a params file is YAML text)")
+    if info.st_size > PARAMS_MAX_BYTES:
+        raise ConfigError(f"{path}: {info.st_size} bytes, more than a params file's {PARAMS_MAX_BYTES}")
+    try:
+        with path.open("rb") as handle:
+            data = handle.read(PARAMS_MAX_BYTES + 1)
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read params file ({exc.strerror})") from None
+    if len(data) > PARAMS_MAX_BYTES:
+        raise ConfigError(f"{path}: more than a params file's {PARAMS_MAX_BYTES} bytes")
+    try:
+        return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start}: {exc.object[exc.start:exc.start + 1]!r})") from None
+
+
+def load_params(path: str | Path = "params.yaml") -> Params:
+    path = Path(path)
+    text = read_params_text(path)
     try:
-        raw = yaml.safe_load(text)
+        raw = yaml.load(text, Loader=StrictLoader)  # noqa: S506 - a SafeLoader
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
     except yaml.YAMLError as exc:
         where = getattr(exc, "problem_mark", None)
         at = f" at line {where.line + 1}, column {where.column + 1}" if where else ""

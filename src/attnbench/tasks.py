@@ -168,3 +168,24 @@ def generate_splits(
             for s in test_sources
         ],
     }
+
+
+def draw_splits(task: str, data) -> tuple[dict[str, list[Example]], Vocabulary]:
+    """Every split of one task at `data` (a config.DataConfig: the task's own, Params.for_task)
+    and its vocabulary; a ConfigError if the sizes cannot be drawn (prepare writes them,
+    validate draws them dry first)."""
+    from attnbench.errors import ConfigError
+
+    lengths = (data.train_lengths.min, data.train_lengths.max)
+    sizes = dict(n_train=data.n_train, n_val=data.n_val, n_test_per_length=data.n_test_per_length,
+                 seed=data.seed)
+    try:
+        if task == G2P:
+            from attnbench import g2p
+
+            return g2p.generate_splits(lengths, data.test_max_length, **sizes)
+        splits = generate_splits(task, vocab_size=data.vocab_size, train_lengths=lengths,
+                                 test_max_length=data.test_max_length, **sizes)
+        return splits, synthetic_vocabulary(data.vocab_size)
+    except ValueError as exc:
+        raise ConfigError(f"data of {task}: {exc}") from None

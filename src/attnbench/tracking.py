@@ -238,6 +238,11 @@ def _explain(uri: str, exc: Exception) -> str:
         return (f"MLflow tracking server {uri} cannot be reached ({why}); start it, or unset "
                 "MLFLOW_TRACKING_URI to use the local SQLite store")
     first = text.splitlines()[0] if text else repr(exc)
+    if uri.startswith("sqlite:///") and "database is locked" in text:
+        path = uri.removeprefix("sqlite:///")
+        return (f"MLflow store {path} is locked by another process writing to it (another stage, "
+                "`make ui`, a test); it is not damaged: wait for that process to finish, or stop it, "
+                "and run again")
     if uri.startswith("sqlite:///"):
         path = uri.removeprefix("sqlite:///")
         return (f"MLflow store {path} cannot be read ({first}); it was left as it is: move it "

@@ -10,33 +10,16 @@ from __future__ import annotations
 import argparse
 
 from attnbench import paths
-from attnbench.config import DataConfig, load_params
+from attnbench.config import load_params
 from attnbench.data import write_examples, write_vocabulary
-from attnbench.errors import ConfigError
 from attnbench.stages import base_parser, check_in_study, stage_entry
-from attnbench.tasks import G2P, Example, Vocabulary, generate_splits, synthetic_vocabulary
-
-
-def prepare(task: str, data: DataConfig) -> tuple[dict[str, list[Example]], Vocabulary]:
-    lengths = (data.train_lengths.min, data.train_lengths.max)
-    sizes = dict(n_train=data.n_train, n_val=data.n_val, n_test_per_length=data.n_test_per_length,
-                 seed=data.seed)
-    try:
-        if task == G2P:
-            from attnbench import g2p
-
-            return g2p.generate_splits(lengths, data.test_max_length, **sizes)
-        splits = generate_splits(task, vocab_size=data.vocab_size, train_lengths=lengths,
-                                 test_max_length=data.test_max_length, **sizes)
-        return splits, synthetic_vocabulary(data.vocab_size)
-    except ValueError as exc:
-        raise ConfigError(f"data of {task}: {exc}") from None
+from attnbench.tasks import draw_splits
 
 
 def main(args: argparse.Namespace) -> None:
     params = load_params(args.params)
     check_in_study(params, args)
-    splits, vocab = prepare(args.task, params.for_task(args.task).data)
+    splits, vocab = draw_splits(args.task, params.for_task(args.task).data)
     out_dir = paths.data_dir(args.task)
     for split in paths.SPLITS:
         write_examples(paths.split_file(out_dir, split), splits[split])

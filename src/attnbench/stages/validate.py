@@ -45,9 +45,38 @@ def check_executor(settings: RuntimeConfig) -> None:
                            "start it (dask scheduler), or set runtime.executor: local") from None
 
 
+def check_accelerator(accelerator: str) -> None:
+    """runtime.accelerator gpu needs a CUDA device; asked of NVML (the driver's library),
+    without importing torch, so the answer comes in milliseconds."""
+    if accelerator != "gpu":
+        return
+    import ctypes
+
+    count = ctypes.c_uint(0)
+    try:
+        nvml = ctypes.CDLL("libnvidia-ml.so.1")
+        found = nvml.nvmlInit_v2() == 0 and nvml.nvmlDeviceGetCount_v2(ctypes.byref(count)) == 0
+    except (OSError, AttributeError):
+        found = False
+    if not found or count.value == 0:
+        raise ConfigError("runtime.accelerator is gpu, but this machine has no CUDA device (no NVIDIA "
+                          "driver answers); set runtime.accelerator: cpu")
+
+
+def check_data(params) -> None:
+    """Every task's splits can be drawn at the configured sizes (prepare's own generation,
+    dry: milliseconds for the synthetic tasks, about a second for g2p)."""
+    from attnbench.tasks import draw_splits
+
+    for task in params.study.tasks:
+        draw_splits(task, params.for_task(task).data)
+
+
 def main(args: argparse.Namespace) -> None:
     params = load_params(args.params)
     check_executor(params.runtime)
+    check_accelerator(params.runtime.accelerator)
+    check_data(params)
     marker = paths.PARAMS_CHECKED
     if not marker.is_file() or marker.read_text() != MARKER_TEXT:
         marker.parent.mkdir(parents=True, exist_ok=True)
