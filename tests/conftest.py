@@ -114,3 +114,12 @@ def curves_of(rows: list[dict]):
     from attnbench.report.stats import curves_from_rows
 
     return curves_from_rows(with_outcomes(rows))
+
+
+def fingerprint(ws) -> dict[str, str]:
+    """md5 of every file under data/, models/, reports/ and of mlflow.db."""
+    import hashlib
+
+    files = [p for top in ("data", "models", "reports") for p in (ws / top).rglob("*") if p.is_file()]
+    files.append(ws / "mlflow.db")
+    return {p.relative_to(ws).as_posix(): hashlib.md5(p.read_bytes()).hexdigest() for p in files}

@@ -8,13 +8,13 @@ depends on, runs first and fails first (stages/validate.py).
 
 from __future__ import annotations
 
-import hashlib
 import time
 
 import pytest
 import yaml
 
 from attnbench.workspace import dvc
+from conftest import fingerprint
 
 def setting(path: str, value):
     def change(raw: dict) -> None:
@@ -75,14 +75,23 @@ MUTATIONS = {
     "a model no memory holds": (setting("model.hidden_dim", 10**9), "GiB of memory"),
     "a test set no memory holds": (setting("data.n_test_per_length", 10**9), "GiB"),
     "steps no one waits for": (setting("train.max_steps", 10**12), "days"),
+    # each of these once failed in a later stage, after DVC had deleted outputs (issue 23)
+    "infinite learning rate": (setting("train.lr", float("inf")), "train.lr"),
+    "a seed above numpy's range": (setting("study.seeds", [0, 2**64]), "study.seeds"),
+    "a GPU this machine lacks": (setting("runtime.accelerator", "gpu"), "runtime.accelerator"),
+    "more test sequences than the vocabulary makes": (
+        lambda raw: (setting("data.vocab_size", 2)(raw), setting("data.train_lengths", {"min": 3, "max": 3})(raw),
+                     setting("data.test_max_length", 3)(raw), setting("data.n_test_per_length", 50)(raw)),
+        "copy"),
 }
 
-
-def fingerprint(ws) -> dict[str, str]:
-    """md5 of every file under data/, models/, reports/ and of mlflow.db."""
-    files = [p for top in ("data", "models", "reports") for p in (ws / top).rglob("*") if p.is_file()]
-    files.append(ws / "mlflow.db")
-    return {p.relative_to(ws).as_posix(): hashlib.md5(p.read_bytes()).hexdigest() for p in files}
+# params.yaml texts that once got past the reader: (text replacing the file, what the line names)
+TEXTS = {
+    "a learning rate beyond float range": (lambda text: text.replace("  lr: 1.0e-2\n", "  lr: 1.0e400\n", 1), "train.lr"),
+    "a duplicate section": (lambda text: text + "train:\n  lr: 0.1\n", "train"),
+    "an alias bomb": (lambda text: text + "bomb: &a [x, x, x, x, x, x, x, x, x]\nb2: &b [*a, *a, *a, *a, *a, *a, *a]\n"
+                      "b3: [*b, *b, *b, *b, *b, *b, *b, *b]\n", "alias"),
+}
 
 
 @pytest.fixture(scope="module")
@@ -133,3 +142,32 @@ def test_an_unreadable_params_file_costs_nothing(study_workspace, content):
     errors = [line for line in (result.stdout + result.stderr).splitlines() if line.startswith("ERROR:")]
     assert len(errors) == 1, result.stdout + result.stderr
     assert fingerprint(ws) == before
+
+
+@pytest.mark.parametrize("case", list(TEXTS))
+def test_a_bad_params_text_costs_nothing(study_workspace, case):
+    """Texts YAML itself accepts: DVC reads the file too (its matrix), and whichever of DVC or
+    attnbench refuses first says so in one line, within 5 s, with nothing changed."""
+    ws, before = study_workspace
+    edit, names = TEXTS[case]
+    params_file = ws / "params.yaml"
+    original = params_file.read_bytes()
+    changed = edit(original.decode()).encode()
+    assert changed != original
+    try:
+        params_file.write_bytes(changed)
+        started = time.perf_counter()
+        result = dvc(ws, "repro", check=False)
+        seconds = time.perf_counter() - started
+    finally:
+        params_file.write_bytes(original)
+    lines = result.stdout + result.stderr
+    # attnbench's one line; where DVC refuses first, its own one line
+    errors = ([line for line in lines.splitlines() if line.startswith("error: ")]
+              or [line for line in lines.splitlines() if line.startswith("ERROR:")])
+    assert result.returncode != 0
+    assert len(errors) == 1, lines
+    assert names in errors[0], errors[0]
+    assert seconds < 5 or "Traceback" not in lines
+    assert fingerprint(ws) == before, "an output or the MLflow store changed"
+    print(f"{case}: {seconds:.1f} s: {errors[0]}")

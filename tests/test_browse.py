@@ -81,3 +81,9 @@ def test_each_task_gets_a_saved_accuracy_view_grouped_by_variant(tmp_path, monke
     before = dict(tags)
     share_accuracy_views(tmp_path / "mlflow.db", "http://127.0.0.1:5000")  # again: same tags
     assert client.get_experiment(study).tags == before
+
+
+def test_the_runs_view_shows_a_metric_evaluate_logs():
+    from attnbench.stages.evaluate import LONGEST_TRAINED_METRIC
+
+    assert RUNS_VIEW_METRIC == LONGEST_TRAINED_METRIC

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
+import os
 import pickle
 import zipfile
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from attnbench.errors import DataFileError
+from attnbench.errors import DataFileError, StorageError
 
 FLOAT_DIGITS = 6
 
@@ -27,10 +30,62 @@ def _rounded(value: object) -> object:
     return value
 
 
-def write_json(path: str | Path, obj: object) -> None:
+PARTIAL = ".partial"  # `.{name}.partial`: a file being written (.dvcignore, .gitignore)
+PROBE_BYTES = 1 << 20  # check_writable's trial write: about four weights files of the study
+
+
+def storage_error(path: Path, exc: OSError) -> StorageError:
+    """One line naming the path and the cause (ENOSPC, EROFS, EACCES, ...)."""
+    return StorageError(f"{path}: cannot write ({exc.strerror or exc}); nothing earlier was lost")
+
+
+@contextlib.contextmanager
+def replacing(path: str | Path) -> Iterator[Path]:
+    """Write `path` whole or not at all: yields a temporary sibling, `.{name}.partial`, and
+    renames it over `path` (os.replace, atomic) when the block ends without error. The stages'
+    outputs are `persist: true`, so DVC no longer deletes them before a stage runs: a kill or a
+    failure mid-stage leaves each previous file as it was, or already replaced whole."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(_rounded(obj), indent=1, sort_keys=True) + "\n")
+    temporary = path.with_name(f".{path.name}{PARTIAL}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        yield temporary
+        os.replace(temporary, path)
+    except OSError as exc:
+        raise storage_error(path, exc) from None
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def check_writable(directories: Iterable[str | Path]) -> None:
+    """Before a stage starts its work (and its MLflow runs): each output folder takes a
+    PROBE_BYTES trial file, so a read-only or full folder fails first, in one line."""
+    for directory in map(Path, directories):
+        probe = directory / f".write-check{PARTIAL}"
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            probe.write_bytes(bytes(PROBE_BYTES))
+        except OSError as exc:
+            raise storage_error(directory, exc) from None
+        finally:
+            with contextlib.suppress(OSError):
+                probe.unlink(missing_ok=True)
+
+
+def prune(directory: str | Path, keep: Iterable[str | Path]) -> None:
+    """Remove the files under `directory` that this run did not write (a task or seed taken out
+    of the study): with `persist: true` DVC no longer clears the folder itself."""
+    directory, kept = Path(directory), {Path(path) for path in keep}
+    if not directory.is_dir():
+        return
+    for path in sorted(directory.rglob("*")):
+        if path.is_file() and path not in kept:
+            path.unlink()
+
+
+def write_json(path: str | Path, obj: object) -> None:
+    with replacing(path) as temporary:
+        temporary.write_text(json.dumps(_rounded(obj), indent=1, sort_keys=True) + "\n")
 
 
 def read_json(path: str | Path) -> dict:
@@ -64,9 +119,8 @@ def weights_md5(model: nn.Module) -> str:
 
 def write_weights(data: bytes, path: str | Path) -> str:
     """Write weights_bytes (a job's result) to `path`; returns their md5."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data)
+    with replacing(path) as temporary:
+        temporary.write_bytes(data)
     return md5_bytes(data)
 
 

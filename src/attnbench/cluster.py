@@ -28,7 +28,7 @@ from pathlib import Path
 
 import attnbench
 from attnbench import canary_weights as canary
-from attnbench import numerics, runtime, tracking
+from attnbench import numerics, progress, runtime, tracking
 from attnbench.config import Params
 from attnbench.errors import ClusterError
 
@@ -193,6 +193,14 @@ def run_jobs(job: Callable, arguments: Sequence[tuple], params: Params, variant:
                                  key=f"{job.__name__}-{index}-{uuid.uuid4().hex}")
                    for index, args in enumerate(arguments)]
         try:
+            with progress.Jobs(len(futures)) as bar:  # on a terminal's stderr only
+                if bar.enabled:  # count the jobs as they end; gather below raises a failure
+                    from distributed import as_completed
+
+                    for future in as_completed(futures):
+                        if future.status in ("error", "cancelled"):
+                            break
+                        bar.done()
             results = client.gather(futures)
         except BaseException:
             client.cancel(futures)

@@ -23,3 +23,7 @@ class TrackingError(AttnbenchError):
 
 class ClusterError(AttnbenchError):
     """The Dask scheduler cannot be reached, or none of its workers can take the study's jobs."""
+
+
+class StorageError(AttnbenchError):
+    """An output cannot be written: a full disk, a read-only folder, no permission."""

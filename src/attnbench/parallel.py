@@ -22,6 +22,8 @@ import traceback
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
+from attnbench import progress
+
 Result = TypeVar("Result")
 
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
@@ -67,22 +69,26 @@ def run_jobs(job: Callable[..., Result], arguments: Sequence[tuple], workers: in
     process of its own; results in input order. `first` runs alone before them.
 
     The first failure is raised here after the running jobs are stopped (SIGTERM: their run
-    guards mark their runs KILLED). workers == 1 runs everything in this process.
+    guards mark their runs KILLED). workers == 1 runs everything in this process (where
+    Lightning's own bar shows the steps). With workers, a terminal's stderr shows the jobs
+    done out of the total, the elapsed time and an estimate of the rest (progress.py).
     """
     if workers == 1:
         if first is not None:
             first()
         return [job(*args) for args in arguments]
     if first is not None:
-        _run_forked(first, [()], 1)
+        _run_forked(first, [()], 1, show=False)
     return _run_forked(job, arguments, workers)
 
 
-def _run_forked(job: Callable[..., Result], arguments: Sequence[tuple], workers: int) -> list[Result]:
+def _run_forked(job: Callable[..., Result], arguments: Sequence[tuple], workers: int,
+                show: bool = True) -> list[Result]:
     context = multiprocessing.get_context("fork")
     waiting = list(enumerate(arguments))
     running: dict = {}  # result connection -> (job index, process)
     results: list = [None] * len(arguments)
+    bar = progress.Jobs(len(arguments), show=show)  # a terminal's stderr only; changes nothing
     try:
         while waiting or running:
             while waiting and len(running) < workers:
@@ -92,7 +98,11 @@ def _run_forked(job: Callable[..., Result], arguments: Sequence[tuple], workers:
                 process.start()
                 send.close()
                 running[receive] = (index, process)
-            for conn in multiprocessing.connection.wait(list(running)):
+            bar.running(len(running))
+            ready = multiprocessing.connection.wait(list(running), timeout=bar.tick_s)
+            if not ready:  # only with a bar: redraw its clock, keep waiting
+                bar.tick()
+            for conn in ready:
                 index, process = running.pop(conn)
                 try:
                     status, value = conn.recv()
@@ -107,8 +117,10 @@ def _run_forked(job: Callable[..., Result], arguments: Sequence[tuple], workers:
                 if status == "error":
                     raise value
                 results[index] = value
+                bar.done()
         return results
     finally:
+        bar.close()
         for _, process in running.values():
             process.terminate()
         for conn, (_, process) in running.items():

@@ -14,13 +14,15 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
 
+from attnbench.artifacts import replacing  # noqa: E402
+
 PNG_METADATA = {"Software": None}  # no version string: same bytes across patch releases
 DPI = 100
 
 
 def save(fig: plt.Figure, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=DPI, metadata=PNG_METADATA, bbox_inches="tight")
+    with replacing(path) as temporary:
+        fig.savefig(temporary, format=path.suffix.lstrip("."), dpi=DPI, metadata=PNG_METADATA, bbox_inches="tight")
     plt.close(fig)
 
 

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from attnbench import executor, paths, runtime, tracking
-from attnbench.artifacts import load_weights_bytes, read_weights, write_json
+from attnbench.artifacts import check_writable, load_weights_bytes, prune, read_weights, write_json
 from attnbench.config import Params, load_params
 from attnbench.data import check_ids, collate, read_examples, read_vocabulary
 from attnbench.decode import greedy_decode, score
@@ -94,6 +94,9 @@ def attention_of(model: nn.Module, example: Example, vocab: Vocabulary, limit: i
     }
 
 
+LONGEST_TRAINED_METRIC = "test/seq_acc_longest_trained"  # exact match at the longest training length
+
+
 def log_to_mlflow(client, experiment_id: str, params: Params, task: str, variant: str,
                   seed: int, md5: str, rows: list[dict]) -> str:
     """Log into the run that trained these weights; recreate it if the store lost it
@@ -121,6 +124,9 @@ def log_to_mlflow(client, experiment_id: str, params: Params, task: str, variant
             if chosen:
                 mean = sum(r[metric] for r in chosen) / len(chosen)
                 tracking.log_metric_series(client, run_id, f"test/{metric}_{split}", [(0, mean)], now)
+    longest = [r for r in rows if r["length"] == params.data.train_lengths.max]
+    if longest:  # the runs view's column: the hardest length the run was trained on
+        tracking.log_metric_series(client, run_id, LONGEST_TRAINED_METRIC, [(0, longest[0]["seq_acc"])], now)
     if created:
         client.set_terminated(run_id, "FINISHED")
     return run_id
@@ -184,6 +190,7 @@ def main(args: argparse.Namespace) -> None:
     jobs = [(params.for_task(task), task, args.variant, seed, examples[task], vocabs[task],
              read_weights(paths.weights_file(task, args.variant, seed)))
             for task in tasks for seed in params.study.seeds]
+    check_writable([paths.variant_evaluations(args.variant)])
     evaluated = executor.run_jobs(
         evaluate_seed, jobs, params, args.variant,
         first=functools.partial(tracking.ensure_experiment, params.tracking.experiment))
@@ -202,6 +209,8 @@ def main(args: argparse.Namespace) -> None:
             {"task": task, "variant": args.variant, "results": results,
              "attention_example": example_attention, "extrapolation_example": beyond_attention},
         )
+    if args.task is None:  # the whole stage: what the study no longer holds goes
+        prune(paths.variant_evaluations(args.variant), [paths.evaluation(task, args.variant) for task in tasks])
 
 
 parser = base_parser(__doc__, per_variant=True)

@@ -8,7 +8,7 @@ import csv
 from pathlib import Path
 
 from attnbench import paths, tracking
-from attnbench.artifacts import read_json, write_json
+from attnbench.artifacts import check_writable, read_json, replacing, write_json
 from attnbench.config import Params, TransformerVariant, load_params
 from attnbench.report import figures, heatmaps, markdown
 from attnbench.report.g2p import length_shares
@@ -39,7 +39,7 @@ def collect_rows(params: Params, evaluations: dict[tuple[str, str], dict]) -> li
 
 
 def write_csv(path: Path, rows: list[dict]) -> None:
-    with path.open("w", newline="") as handle:
+    with replacing(path) as temporary, temporary.open("w", newline="") as handle:
         writer = csv.writer(handle, lineterminator="\n")
         writer.writerow(CSV_COLUMNS)
         for r in rows:
@@ -50,7 +50,7 @@ def write_csv(path: Path, rows: list[dict]) -> None:
 def write_outcomes(path: Path, rows: list[dict]) -> None:
     """Each test sequence's exact match (0/1 in test-file order, one string per row): what a
     reader needs to redo every exact-match interval and test of the report."""
-    with path.open("w", newline="") as handle:
+    with replacing(path) as temporary, temporary.open("w", newline="") as handle:
         writer = csv.writer(handle, lineterminator="\n")
         writer.writerow(OUTCOME_COLUMNS)
         for r in rows:
@@ -70,7 +70,7 @@ def g2p_length_weights(params: Params) -> dict[int, float] | None:
 def write_plot_data(curves: dict[tuple[str, str], Curve], params: Params) -> None:
     """reports/plots/{task}.csv: length, variant, mean seq_acc over seeds (for dvc plots)."""
     for task in params.study.tasks:
-        with paths.plot_data(task).open("w", newline="") as handle:
+        with replacing(paths.plot_data(task)) as temporary, temporary.open("w", newline="") as handle:
             writer = csv.writer(handle, lineterminator="\n")
             writer.writerow(["length", "variant", "seq_acc"])
             for variant in params.study.variants:
@@ -108,7 +108,7 @@ def main(args: argparse.Namespace) -> None:
     params = load_params(args.params)
     evaluations = read_evaluations(params)
     rows = collect_rows(params, evaluations)
-    paths.PLOTS.mkdir(parents=True, exist_ok=True)
+    check_writable([paths.REPORTS, paths.FIGURES, paths.PLOTS])
     write_csv(paths.ACCURACY_CSV, rows)
     write_outcomes(OUTCOMES_CSV, rows)
     curves = curves_from_rows(rows)
@@ -139,8 +139,10 @@ def main(args: argparse.Namespace) -> None:
         if beyond:  # one panel per position scheme (and window) of the Transformer
             heatmaps.attention_heatmaps(beyond, task, paths.FIGURES / f"extrapolation_{task}.png")
             extrapolation_tasks.append(task)
-    paths.REPORT_MD.write_text(markdown.render(curves, params, heatmap_tasks, parameters, extrapolation_tasks,
-                                               runs=train_curves, length_weights=g2p_length_weights(params)))
+    text = markdown.render(curves, params, heatmap_tasks, parameters, extrapolation_tasks,
+                           runs=train_curves, length_weights=g2p_length_weights(params))
+    with replacing(paths.REPORT_MD) as temporary:
+        temporary.write_text(text)
     log_report(params, [paths.REPORT_MD, paths.ACCURACY_CSV, OUTCOMES_CSV, *sorted(paths.FIGURES.glob("*.png"))])
     print(f"report: {len(rows)} rows -> {paths.REPORT_MD}")
 

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from attnbench import executor, paths, runtime, tracking
-from attnbench.artifacts import md5_bytes, weights_bytes, write_json, write_weights
+from attnbench.artifacts import check_writable, md5_bytes, prune, weights_bytes, write_json, write_weights
 from attnbench.config import Params, load_params
 from attnbench.data import SplitFile, check_ids, read_split, read_vocabulary
 from attnbench.fitting import fit_to_rule
@@ -85,19 +85,26 @@ def main(args: argparse.Namespace) -> None:
             check_ids(paths.split_file(paths.data_dir(task), split), splits[task][split].examples, vocabs[task])
     jobs = [(params.for_task(task), task, args.variant, seed, splits[task], vocabs[task])
             for task in tasks for seed in params.study.seeds]
+    check_writable([paths.variant_models(args.variant), paths.variant_train_curves(args.variant)])
     with quiet_lightning(info=runtime.is_terminal()):
         trained = executor.run_jobs(
             train_seed, jobs, params, args.variant,
             first=functools.partial(tracking.ensure_experiment, params.tracking.experiment))
+    written = []
     for (_, task, _, seed, _, _), (_, _, weights) in zip(jobs, trained, strict=True):
-        write_weights(weights, paths.weights_file(task, args.variant, seed))
+        written.append(paths.weights_file(task, args.variant, seed))
+        write_weights(weights, written[-1])
     for task in tasks:
         mine = [result for job, result in zip(jobs, trained, strict=True) if job[1] == task]
+        written.append(paths.train_curves(task, args.variant))
         write_json(
-            paths.train_curves(task, args.variant),
+            written[-1],
             {"task": task, "variant": args.variant, "curves": [curve for curve, _, _ in mine],
              "parameters": mine[0][1]},
         )
+    if args.task is None:  # the whole stage: what the study no longer holds goes
+        prune(paths.variant_models(args.variant), written)
+        prune(paths.variant_train_curves(args.variant), written)
 
 
 parser = base_parser(__doc__, per_variant=True)

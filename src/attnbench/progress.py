@@ -1,0 +1,71 @@
+"""A stage's jobs done out of its total, with the elapsed and estimated remaining time
+(tqdm), on stderr, and only when stderr is a terminal: under CI, DVC or a log file it writes
+nothing. It only counts what the executor collects, so it changes no result, no job order
+and no byte of any output.
+
+It shows jobs, not training steps: the jobs' steps would need the training loop to report
+them, which this module leaves alone.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import TextIO
+
+from tqdm import tqdm
+
+TICK_S = 1.0  # how often a waiting executor redraws the bar (elapsed and ETA keep moving)
+
+
+class _Bar(tqdm):
+    """tqdm without its monitor thread: the executor forks workers while the bar is open,
+    and a fork must not copy a lock that thread may hold."""
+
+    monitor_interval = 0
+
+
+class Jobs:
+    """`with Jobs(total) as bar:` ... `bar.done()` per finished job. Disabled (a no-op) when
+    the stream is not a terminal; `tick_s` is then None, so a caller's wait needs no timeout."""
+
+    def __init__(self, total: int, stream: TextIO | None = None, label: str = "jobs",
+                 show: bool = True):
+        stream = sys.stderr if stream is None else stream
+        self.enabled = show and _is_terminal(stream)
+        self.tick_s = TICK_S if self.enabled else None
+        self._bar = _Bar(total=total, desc=label, unit="job", file=stream, disable=not self.enabled,
+                         dynamic_ncols=True, mininterval=0, leave=True,
+                         bar_format="{desc}: {n_fmt}/{total_fmt} {bar} [{elapsed}<{remaining}]{postfix}")
+
+    def __enter__(self) -> Jobs:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Leave the bar's last state on its line (a no-op when disabled or closed)."""
+        if self.enabled and self._bar.n >= self._bar.total:
+            self._bar.set_postfix_str("", refresh=False)  # none running any more
+        self._bar.close()
+
+    def done(self, count: int = 1) -> None:
+        """`count` more jobs finished."""
+        self._bar.update(count)
+
+    def running(self, count: int) -> None:
+        """How many jobs are running now (shown after the counts)."""
+        if self.enabled:
+            self._bar.set_postfix_str(f"{count} running", refresh=False)
+
+    def tick(self) -> None:
+        """Redraw, so that the elapsed time and the estimate move while no job finishes."""
+        if self.enabled:
+            self._bar.refresh()
+
+
+def _is_terminal(stream: TextIO) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):  # no isatty, or a closed stream
+        return False

@@ -1,0 +1,59 @@
+"""The jobs bar: silent when stderr is not a terminal, done/total on one, and the executor's
+results unchanged by it."""
+
+from __future__ import annotations
+
+import io
+import sys
+
+from attnbench import parallel, progress
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def square(x: int) -> int:
+    return x * x
+
+
+def test_nothing_is_written_when_the_stream_is_not_a_terminal():
+    stream = io.StringIO()
+    with progress.Jobs(3, stream=stream) as bar:
+        assert not bar.enabled and bar.tick_s is None
+        for _ in range(3):
+            bar.running(1)
+            bar.done()
+            bar.tick()
+    assert stream.getvalue() == ""
+
+
+def test_a_terminal_shows_the_jobs_done_out_of_the_total():
+    stream = Terminal()
+    with progress.Jobs(3, stream=stream) as bar:
+        assert bar.enabled and bar.tick_s == progress.TICK_S
+        for _ in range(3):
+            bar.done()
+    final = stream.getvalue().split("\r")[-1]
+    assert "jobs: 3/3" in final
+    assert "<00:00" in final  # the estimate of the time left
+
+
+def test_show_false_is_silent_even_on_a_terminal():
+    stream = Terminal()
+    with progress.Jobs(1, stream=stream, show=False) as bar:
+        bar.done()
+    assert stream.getvalue() == ""
+
+
+def test_run_jobs_results_keep_input_order_with_the_bar_on(monkeypatch):
+    jobs = [(x,) for x in range(6)]
+    serial = parallel.run_jobs(square, jobs, workers=1)
+    quiet = parallel.run_jobs(square, jobs, workers=3)
+    stream = Terminal()
+    monkeypatch.setattr(sys, "stderr", stream)
+    shown = parallel.run_jobs(square, jobs, workers=3, first=lambda: None)
+    assert shown == quiet == serial == [x * x for x in range(6)]
+    assert "jobs: 6/6" in stream.getvalue().split("\r")[-1]
+    assert "0/1" not in stream.getvalue()  # `first` gets no bar of its own
