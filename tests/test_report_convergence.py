@@ -80,13 +80,13 @@ def test_convergence_table_tells_stopped_improving_from_ran_out_of_steps(study):
     table = convergence_table(curves, all_stops(RUNS, study), "copy", study)
     assert cells(table, "lstm")[1].startswith("0.39 [")  # its interval: tests/test_report_significance.py
     assert cells(table, "lstm")[2:] == ["no", "2/3",
-                                        "stopped improving (plateau 2/3), ran out of steps (cap 300, 1/3)",
+                                        "stopped improving (plateau 2/3), ran out of steps (cap 300, 1/3: still rising 1)",
                                         "250", "150"]
     assert cells(table, "bahdanau")[2:] == ["yes", "3/3", "reached the target (3/3)", "100", "100"]
-    assert cells(table, "hard")[3:] == ["0/3", "ran out of steps (cap 300, 3/3)", "300", "275"]
+    assert cells(table, "hard")[3:] == ["0/3", "ran out of steps (cap 300, 3/3: still rising 3)", "300", "275"]
     sentence = speed_sentence(all_stops(RUNS, study), "copy", study)
     assert sentence == ("1 of 3 variants reached the target on every seed, the fastest bahdanau in a median "
-                        "100 steps; ran out of steps (cap 300) on some seed: lstm (1/3), hard (3/3).")
+                        "100 steps; ran out of steps (cap 300) on some seed: lstm (1/3: still rising 1), hard (3/3: still rising 3).")
 
 
 def test_old_train_jsons_without_stops_render_as_not_recorded(study):
@@ -121,8 +121,8 @@ def test_ranking_leaves_out_unconverged_variants_and_says_why(study):
     assert [cells([line], line.split(" | ")[1])[1] for line in table] == ["bahdanau"]
     text = "\n".join(block)
     assert "- lstm: in distribution 0.39 [" in text
-    assert "], stopped improving (plateau 2/3), ran out of steps (cap 300, 1/3)" in text
-    assert "- hard: in distribution 0.79 [" in text and "], ran out of steps (cap 300, 3/3)" in text
+    assert "], stopped improving (plateau 2/3), ran out of steps (cap 300, 1/3: still rising 1)" in text
+    assert "- hard: in distribution 0.79 [" in text and "], ran out of steps (cap 300, 3/3: still rising 3)" in text
 
 
 def test_when_none_converged_every_variant_is_ranked_labelled_unconverged(study):
@@ -174,3 +174,17 @@ def test_the_report_has_the_convergence_section(study):
     assert text.index("## Did every model finish learning") < text.index("## Which attention extrapolates")
     assert "Not ranked (not converged in distribution, below 0.95):" in text
     assert "at most 300 steps" in text
+
+
+def test_a_capped_run_is_flat_only_when_its_last_validations_gained_at_most_min_delta():
+    from attnbench.report.convergence import flat_at_cap, stops
+
+    flat = [[250, 0.50], [500, 0.875], [750, 0.879], [1000, 0.883]]  # +0.008 over the last two
+    rising = [[250, 0.50], [500, 0.875], [750, 0.879], [1000, 0.886]]  # +0.011
+    assert flat_at_cap(flat, patience=3, min_delta=0.01)
+    assert not flat_at_cap(rising, patience=3, min_delta=0.01)
+    assert not flat_at_cap(flat[:2], patience=3, min_delta=0.01)  # too few validations to say
+    assert flat_at_cap(flat, patience=2, min_delta=0.005)  # the last one alone: +0.004
+    runs = [{"seed": s, "val": v, "steps": 1000, "stopped": "max_steps", "kept_step": 1000}
+            for s, v in enumerate((flat, rising, flat))]
+    assert stops(runs, [0, 1, 2]).flat_at_cap == 2

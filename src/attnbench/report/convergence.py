@@ -9,6 +9,11 @@ Each seed's entry in a train JSON says how its run ended (stages/train.py, stopp
                            more than train.stop.min_delta: stopped improving
               "max_steps"  the cap, train.max_steps, came first: ran out of steps
     steps     optimizer steps taken;  kept_step  the step of the weights evaluated
+    val       [[step, validation exact match], ...]
+
+A run at the cap is *flat* there when its last patience − 1 validations beat the best before
+them by no more than min_delta (the plateau rule one validation short of firing), else *still
+rising*: only a rising run would have learned more from more steps of its schedule.
 
 JSONs written before the stopping rule lack these keys: they read as "not recorded" (–).
 """
@@ -44,6 +49,7 @@ class Stops:
     capped: int  # seeds that ran out of steps (max_steps)
     median_steps: float | None  # median over seeds of the steps taken; None if not recorded
     median_kept_step: float | None  # median over seeds of the step whose weights were evaluated
+    flat_at_cap: int = 0  # of the capped seeds, those whose validation had stopped rising (flat_at_cap)
 
     @property
     def by_rule(self) -> int:
@@ -60,19 +66,35 @@ def _median(runs: list[dict], key: str) -> float | None:
     return float(statistics.median(values)) if values else None
 
 
-def stops(runs: list[dict], seeds: list[int]) -> Stops:
+def flat_at_cap(validations: list[list[float]], patience: int, min_delta: float) -> bool:
+    """The last patience − 1 validations beat the best before them by at most min_delta."""
+    recent = max(patience - 1, 1)
+    if len(validations) <= recent:
+        return False
+    before = max(acc for _, acc in validations[:-recent])
+    return max(acc for _, acc in validations[-recent:]) - before <= min_delta
+
+
+def stops(runs: list[dict], seeds: list[int], patience: int = 3, min_delta: float = 0.01) -> Stops:
     """The train JSON's per-seed entries (`curves`) of the study's seeds, counted."""
     chosen = [run for run in runs if run.get("seed") in seeds]
     reasons = [run.get("stopped") for run in chosen]
+    flat = sum(flat_at_cap(run.get("val") or [], patience, min_delta) for run in chosen
+               if run.get("stopped") == AT_CAP)
     return Stops(seeds=len(seeds), target=reasons.count(AT_TARGET), plateau=reasons.count(ON_PLATEAU),
                  capped=reasons.count(AT_CAP), median_steps=_median(chosen, "steps"),
-                 median_kept_step=_median(chosen, "kept_step"))
+                 median_kept_step=_median(chosen, "kept_step"), flat_at_cap=flat)
 
 
 def all_stops(runs: Runs, params: Params) -> dict[tuple[str, str], Stops]:
     """Stops of every (task, variant) of the study; none recorded where `runs` lacks it."""
-    return {(task, variant): stops(runs.get((task, variant), []), params.study.seeds)
-            for task in params.study.tasks for variant in params.study.variants}
+    found = {}
+    for task in params.study.tasks:
+        rule = params.for_task(task).train.stop
+        patience, min_delta = (rule.patience, rule.min_delta) if rule is not None else (3, 0.01)
+        for variant in params.study.variants:
+            found[(task, variant)] = stops(runs.get((task, variant), []), params.study.seeds, patience, min_delta)
+    return found
 
 
 def converged(curve: Curve) -> bool:
@@ -85,10 +107,17 @@ def how_they_stopped(found: Stops, cap: int) -> str:
     n = found.seeds
     parts = ([f"reached the target ({found.target}/{n})"] if found.target else []) + \
             ([f"stopped improving (plateau {found.plateau}/{n})"] if found.plateau else []) + \
-            ([f"ran out of steps (cap {cap}, {found.capped}/{n})"] if found.capped else [])
+            ([f"ran out of steps (cap {cap}, {found.capped}/{n}: {at_cap(found)})"] if found.capped else [])
     if found.recorded < n:
         parts.append(f"not recorded ({n - found.recorded}/{n})")
     return ", ".join(parts)
+
+
+def at_cap(found: Stops) -> str:
+    """e.g. "flat there 2, still rising 1": how the capped seeds' validation ended."""
+    rising = found.capped - found.flat_at_cap
+    return ", ".join(([f"flat there {found.flat_at_cap}"] if found.flat_at_cap else [])
+                     + ([f"still rising {rising}"] if rising else []))
 
 
 def unconverged_line(variant: str, curve: Curve, found: Stops, cap: int) -> str:
@@ -160,7 +189,8 @@ def speed_sentence(found: dict[tuple[str, str], Stops], task: str, params: Param
         speed = "no variant reached the target on every seed"
     capped = [v for v in variants if found[(task, v)].capped]
     out_of_steps = ("ran out of steps (cap " + str(cap) + ") on some seed: "
-                    + ", ".join(f"{v} ({found[(task, v)].capped}/{found[(task, v)].seeds})" for v in capped)
+                    + ", ".join(f"{v} ({found[(task, v)].capped}/{found[(task, v)].seeds}: {at_cap(found[(task, v)])})"
+                                for v in capped)
                     if capped else f"none ran out of steps (cap {cap})")
     return f"{speed[0].upper()}{speed[1:]}; {out_of_steps}."
 
@@ -173,7 +203,11 @@ def convergence_section(curves: Curves, runs: Runs, params: Params) -> list[str]
              f"A variant counts as converged on a task when its mean in-distribution exact match is at least "
              f"{CONVERGED:g}; only converged variants are ranked by extrapolation below. A run that stopped "
              "on a plateau had stopped improving; one that hit the cap ran out of steps and might have "
-             f"learned more. `{MISSING}` = not recorded.", ""]
+             f"learned more, unless its validation was flat there: its last patience − 1 validations beat the "
+             "best before them by no more than min_delta (the plateau rule one validation short of firing). "
+             "A flat run at the cap had stopped improving under its schedule, whose learning rate decays to "
+             f"zero at the cap (train.schedules: cosine); a rising one ran out of steps. `{MISSING}` = not "
+             "recorded.", ""]
     for task in params.study.tasks:
         lines += [f"### {task}", "", f"- {speed_sentence(found, task, params)}", "",
                   *convergence_table(curves, found, task, params), ""]
