@@ -56,7 +56,11 @@ def test_local_p_rows_are_the_window_softmax_times_the_gaussian():
     query, keys, keep, _, positions = inputs()
     out = attend(attention, query, keys, keep, positions)
     assert torch.all(out.weights.sum(-1) <= 1 + 1e-6)
-    p = attention.centers(query, keep, None)  # (B, TQ)
+    # Luong et al. 2015 eq. 9, from the weights, not the module's own centers():
+    # p_t = S · sigmoid(v_p^T tanh(W_p h_t)), S the source length
+    _, _, _, lengths, _ = inputs()
+    gate = torch.sigmoid(torch.tanh(query @ attention.W_p.weight.T) @ attention.v_p.weight.T)[..., 0]  # (B, TQ)
+    p = lengths[:, None].float() * gate  # (B, TQ)
     distance = torch.arange(S)[None, None, :] - p[:, :, None]
     allowed = keep[:, None, :] & (distance.abs() <= WINDOW)
     align = masked_softmax(attention.score(query, attention.project_keys(keys)), allowed)

@@ -78,7 +78,8 @@ def study_variants():
 
 @pytest.mark.parametrize("name", sorted(study_variants()))
 def test_every_variant_overfits_a_tiny_copy_batch(name):
-    """A wiring bug (wrong mask, wrong shift, detached context) stops a model from fitting."""
+    """A wiring bug (a wrong mask or target shift) stops a model from fitting the batch; a detached
+    context does not (lstm fits it without attention): the gradient test below catches that."""
     pl.seed_everything(0, workers=True, verbose=False)
     variant = study_variants()[name]
     model = build_model(variant, ModelConfig(embed_dim=16, hidden_dim=32), vocab_total(VOCAB))
@@ -95,3 +96,19 @@ def test_every_variant_overfits_a_tiny_copy_batch(name):
     decoded = greedy_decode(model, batch.src, max_len=batch.tgt_out.size(1))
     accuracy = score(decoded.tokens, batch.tgt_out).seq_correct.float().mean().item()
     assert accuracy == 1.0, f"{name} reached {accuracy:.2f} greedy exact match"
+
+
+@pytest.mark.parametrize("name", sorted(study_variants()))
+def test_every_parameter_of_every_variant_gets_a_gradient(name):
+    """The overfit test above cannot see a detached context: `lstm`, with no attention at all,
+    fits the same batch. Here one teacher-forced loss must reach every parameter tensor, the
+    attention's included, so that a `.detach()` on the context (or a score left out of the
+    graph) leaves some parameter without gradient and fails."""
+    from attnbench.objective import teacher_forced
+
+    torch.manual_seed(0)
+    variant = study_variants()[name]
+    model = build_model(variant, ModelConfig(embed_dim=16, hidden_dim=32), vocab_total(VOCAB)).train()
+    teacher_forced(model, batch_of()).loss.backward()
+    without = [n for n, p in model.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
+    assert without == [], f"{name}: no gradient reaches {without}"

@@ -146,3 +146,16 @@ def test_a_smoke_sized_report_says_its_numbers_mean_nothing(params):
     note = smoke_note(params)  # the smoke profile: 30 steps, 40 for g2p
     assert note and note[0].startswith("**A smoke-sized run**: every model trains for at most 40 steps")
     assert smoke_note(load_params(REPO / "params.yaml")) == []  # the study: up to 2000 steps
+
+
+def test_the_largest_drop_names_the_attention_variant_that_loses_most(raw_params):
+    """lengths 3 -> 6: local_p falls 0.30, bahdanau 0.06; the sentence names local_p and +0.30's size."""
+    raw_params["study"]["variants"] = ["lstm", "bahdanau", "local_p"]
+    params = parse_params(raw_params)
+    slope = {"lstm": 0.15, "bahdanau": 0.02, "local_p": 0.10}
+    rows = [{"task": "copy", "variant": v, "seed": s, "length": n,
+             "split": "in_distribution" if n <= 6 else "extrapolation", "n": 100,
+             "seq_acc": 1.0 - slope[v] * (n - 3) - 0.01 * s, "tok_acc": 1.0, "per": 0.0}
+            for v in slope for s in (0, 1, 2) for n in range(3, 9)]
+    text = findings(curves_of(rows), params)
+    assert "Among attention variants the largest drop is local_p's (0.30);" in text
