@@ -100,22 +100,27 @@ def study_workspace(workspaces):
     return ws, fingerprint(ws)
 
 
+def repro_with(ws, content: bytes):
+    """`dvc repro` with params.yaml replaced by `content`, restored on every exit path:
+    (the finished process, seconds it took)."""
+    params_file = ws / "params.yaml"
+    original = params_file.read_bytes()
+    try:
+        params_file.write_bytes(content)
+        started = time.perf_counter()
+        result = dvc(ws, "repro", check=False)
+        return result, time.perf_counter() - started
+    finally:
+        params_file.write_bytes(original)
+
+
 @pytest.mark.parametrize("case", list(MUTATIONS))
 def test_a_bad_value_costs_nothing(study_workspace, case):
     ws, before = study_workspace
     change, names = MUTATIONS[case]
-    params_file = ws / "params.yaml"
-    original = params_file.read_bytes()
-    raw = yaml.safe_load(original)
+    raw = yaml.safe_load((ws / "params.yaml").read_bytes())
     change(raw)
-    bad = yaml.safe_dump(raw, sort_keys=False).encode()
-    try:
-        params_file.write_bytes(bad)
-        started = time.perf_counter()
-        result = dvc(ws, "repro", check=False)
-        seconds = time.perf_counter() - started
-    finally:
-        params_file.write_bytes(original)
+    result, seconds = repro_with(ws, yaml.safe_dump(raw, sort_keys=False).encode())
     errors = [line for line in (result.stdout + result.stderr).splitlines() if line.startswith("error: ")]
     assert result.returncode != 0
     assert len(errors) == 1, result.stdout + result.stderr
@@ -131,13 +136,7 @@ def test_an_unreadable_params_file_costs_nothing(study_workspace, content):
     running any stage, and stops with one error of its own. (Each stage command says the
     same in attnbench's words: tests/test_config.py.)"""
     ws, before = study_workspace
-    params_file = ws / "params.yaml"
-    original = params_file.read_bytes()
-    try:
-        params_file.write_bytes(content)
-        result = dvc(ws, "repro", check=False)
-    finally:
-        params_file.write_bytes(original)
+    result, _ = repro_with(ws, content)
     assert result.returncode != 0
     errors = [line for line in (result.stdout + result.stderr).splitlines() if line.startswith("ERROR:")]
     assert len(errors) == 1, result.stdout + result.stderr
@@ -147,20 +146,13 @@ def test_an_unreadable_params_file_costs_nothing(study_workspace, content):
 @pytest.mark.parametrize("case", list(TEXTS))
 def test_a_bad_params_text_costs_nothing(study_workspace, case):
     """Texts YAML itself accepts: DVC reads the file too (its matrix), and whichever of DVC or
-    attnbench refuses first says so in one line, within 5 s, with nothing changed."""
+    attnbench refuses first says so in one line, with nothing changed."""
     ws, before = study_workspace
     edit, names = TEXTS[case]
-    params_file = ws / "params.yaml"
-    original = params_file.read_bytes()
+    original = (ws / "params.yaml").read_bytes()
     changed = edit(original.decode()).encode()
     assert changed != original
-    try:
-        params_file.write_bytes(changed)
-        started = time.perf_counter()
-        result = dvc(ws, "repro", check=False)
-        seconds = time.perf_counter() - started
-    finally:
-        params_file.write_bytes(original)
+    result, seconds = repro_with(ws, changed)
     lines = result.stdout + result.stderr
     # attnbench's one line; where DVC refuses first, its own one line
     errors = ([line for line in lines.splitlines() if line.startswith("error: ")]
@@ -168,6 +160,6 @@ def test_a_bad_params_text_costs_nothing(study_workspace, case):
     assert result.returncode != 0
     assert len(errors) == 1, lines
     assert names in errors[0], errors[0]
-    assert seconds < 5 or "Traceback" not in lines
+    assert "Traceback" not in lines
     assert fingerprint(ws) == before, "an output or the MLflow store changed"
     print(f"{case}: {seconds:.1f} s: {errors[0]}")
