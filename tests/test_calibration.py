@@ -17,7 +17,7 @@ from attnbench.fitting import fit_to_rule
 from attnbench.objective import lr_factor
 from attnbench.report.calibration import choose, summarise
 from attnbench.stages.calibrate import calibration_run
-from attnbench.stages.prepare import prepare
+from attnbench.tasks import draw_splits
 from conftest import REPO
 
 
@@ -60,7 +60,7 @@ def test_the_trainer_steps_the_familys_schedule_and_a_constant_one_adds_no_sched
     schedule = Schedule(lr=2e-2, warmup_steps=8, decay="cosine")
     params = params.model_copy(update={"train": params.train.model_copy(
         update={"max_steps": 24, "stop": None, "schedules": {"transformer": schedule}})})
-    splits, vocab = prepare("copy", params.data)
+    splits, vocab = draw_splits("copy", params.data)
     seen = {}
 
     def build_recording_trainer(*args, callbacks, **kwargs):
@@ -98,7 +98,7 @@ def test_a_diverging_candidate_scores_zero_instead_of_ending_the_calibration(raw
     raw_params["calibration"] = {"task": "copy", "seed": 5, "variants": {"rnn": ["lstm"]},
                                  "candidates": {"constant": {}}}
     params = parse_params(raw_params)
-    splits, vocab = prepare("copy", params.data)
+    splits, vocab = draw_splits("copy", params.data)
     files = {name: SplitFile(examples, "unused") for name, examples in splits.items()}
     result = calibration_run(params, "rnn", "constant", "lstm", files, vocab)
     assert result["kept_val_seq_acc"] == 0.0 and result["stopped"].startswith("diverged: ")

@@ -12,7 +12,7 @@ from attnbench import stopping
 from attnbench.config import StopRule
 from attnbench.fitting import fit_to_rule
 from attnbench.lit import quiet_lightning
-from attnbench.stages.prepare import prepare
+from attnbench.tasks import draw_splits
 from attnbench.stopping import STOPPED_AT_CAP, STOPPED_AT_TARGET, STOPPED_ON_PLATEAU, ValidationRecord
 
 
@@ -85,7 +85,7 @@ def fit_weights(params, variant: str, every: int) -> dict[str, torch.Tensor]:
     validating every `every` steps (keep: last, no stopping rule)."""
     task_params = params.model_copy(update={"train": params.train.model_copy(
         update={"val_every_n_steps": every, "stop": None, "keep": "last"})})
-    splits, vocab = prepare("copy", task_params.data)
+    splits, vocab = draw_splits("copy", task_params.data)
     with quiet_lightning():
         model = fit_to_rule(task_params, variant, 0, splits["train"], splits["val"], vocab, variant).model
     return {k: v.clone() for k, v in model.state_dict().items()}

@@ -13,7 +13,7 @@ from mlflow.tracking import MlflowClient
 from attnbench.config import parse_params
 from attnbench.data import write_examples, write_vocabulary
 from attnbench.paths import split_file, weights_file
-from attnbench.stages.prepare import prepare
+from attnbench.tasks import draw_splits
 
 
 def run_train(workdir, raw, env_uri):
@@ -26,7 +26,7 @@ def run_train(workdir, raw, env_uri):
 
 
 def write_data(workdir, raw):
-    splits, vocab = prepare("copy", parse_params(raw).data)
+    splits, vocab = draw_splits("copy", parse_params(raw).data)
     for name, examples in splits.items():
         write_examples(split_file(workdir / "data" / "copy", name), examples)
     write_vocabulary(workdir / "data" / "copy", vocab)
