@@ -88,7 +88,7 @@ MUTATIONS = {
 # params.yaml texts that once got past the reader: (text replacing the file, what the line names)
 TEXTS = {
     "a learning rate beyond float range": (lambda text: text.replace("  lr: 1.0e-2\n", "  lr: 1.0e400\n", 1), "train.lr"),
-    "a duplicate section": (lambda text: text + "train:\n  lr: 0.1\n", "train"),
+    "a duplicate section": (lambda text: text + "train:\n  lr: 0.1\n", "params.yaml"),  # DVC's reader refuses first
     "an alias bomb": (lambda text: text + "bomb: &a [x, x, x, x, x, x, x, x, x]\nb2: &b [*a, *a, *a, *a, *a, *a, *a]\n"
                       "b3: [*b, *b, *b, *b, *b, *b, *b, *b]\n", "alias"),
 }

@@ -65,8 +65,8 @@ def mounted(target: Path, *options: str):
 
 
 FAULTS = {
-    # a full disk while training writes weights: a tmpfs of 64 KiB over the variant's models
-    "full disk": ("models/lstm", ["-t", "tmpfs", "-o", "size=64k", "tmpfs"], "train@lstm",
+    # a full disk while evaluate writes: a tmpfs of 64 KiB over the variant's evaluations
+    "full disk": ("reports/eval/lstm", ["-t", "tmpfs", "-o", "size=64k", "tmpfs"], "evaluate@lstm",
                   "No space left on device"),
     # a read-only folder while evaluate writes
     "read-only folder": ("reports/eval/lstm", None, "evaluate@lstm", "Read-only file system"),
