@@ -51,3 +51,21 @@ def test_weights_of_another_architecture_are_refused(tmp_path):
 def test_json_is_sorted_and_rounded(tmp_path):
     write_json(tmp_path / "x.json", {"b": 1 / 3, "a": [2 / 3]})
     assert (tmp_path / "x.json").read_text() == '{\n "a": [\n  0.666667\n ],\n "b": 0.333333\n}\n'
+
+
+def test_a_failed_write_leaves_the_previous_file_and_no_temporary(tmp_path):
+    import pytest
+
+    from attnbench.artifacts import prune, replacing, write_json
+
+    path = tmp_path / "out" / "a.json"
+    write_json(path, {"x": 1})
+    before = path.read_bytes()
+    with pytest.raises(RuntimeError), replacing(path) as temporary:
+        temporary.write_text("half")
+        raise RuntimeError("killed mid-write")
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in path.parent.iterdir()) == ["a.json"]
+    write_json(path.parent / "b.json", {"y": 2})
+    prune(path.parent, [path])
+    assert sorted(p.name for p in path.parent.iterdir()) == ["a.json"]

@@ -42,9 +42,9 @@ def storage_error(path: Path, exc: OSError) -> StorageError:
 @contextlib.contextmanager
 def replacing(path: str | Path) -> Iterator[Path]:
     """Write `path` whole or not at all: yields a temporary sibling, `.{name}.partial`, and
-    renames it over `path` (os.replace, atomic) when the block ends without error. The stages'
-    outputs are `persist: true`, so DVC no longer deletes them before a stage runs: a kill or a
-    failure mid-stage leaves each previous file as it was, or already replaced whole."""
+    renames it over `path` (os.replace, atomic) when the block ends without error. Where a
+    stage's outputs are `persist: true` (evaluate's), DVC does not delete them first: a kill or
+    a failure mid-stage leaves each previous file as it was, or already replaced whole."""
     path = Path(path)
     temporary = path.with_name(f".{path.name}{PARTIAL}")
     try:
@@ -74,7 +74,7 @@ def check_writable(directories: Iterable[str | Path]) -> None:
 
 def prune(directory: str | Path, keep: Iterable[str | Path]) -> None:
     """Remove the files under `directory` that this run did not write (a task or seed taken out
-    of the study): with `persist: true` DVC no longer clears the folder itself."""
+    of the study): DVC does not clear a `persist: true` output folder itself."""
     directory, kept = Path(directory), {Path(path) for path in keep}
     if not directory.is_dir():
         return

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from attnbench import executor, paths, runtime, tracking
-from attnbench.artifacts import check_writable, md5_bytes, prune, weights_bytes, write_json, write_weights
+from attnbench.artifacts import check_writable, md5_bytes, weights_bytes, write_json, write_weights
 from attnbench.config import Params, load_params
 from attnbench.data import SplitFile, check_ids, read_split, read_vocabulary
 from attnbench.fitting import fit_to_rule
@@ -90,21 +90,15 @@ def main(args: argparse.Namespace) -> None:
         trained = executor.run_jobs(
             train_seed, jobs, params, args.variant,
             first=functools.partial(tracking.ensure_experiment, params.tracking.experiment))
-    written = []
     for (_, task, _, seed, _, _), (_, _, weights) in zip(jobs, trained, strict=True):
-        written.append(paths.weights_file(task, args.variant, seed))
-        write_weights(weights, written[-1])
+        write_weights(weights, paths.weights_file(task, args.variant, seed))
     for task in tasks:
         mine = [result for job, result in zip(jobs, trained, strict=True) if job[1] == task]
-        written.append(paths.train_curves(task, args.variant))
         write_json(
-            written[-1],
+            paths.train_curves(task, args.variant),
             {"task": task, "variant": args.variant, "curves": [curve for curve, _, _ in mine],
              "parameters": mine[0][1]},
         )
-    if args.task is None:  # the whole stage: what the study no longer holds goes
-        prune(paths.variant_models(args.variant), written)
-        prune(paths.variant_train_curves(args.variant), written)
 
 
 parser = base_parser(__doc__, per_variant=True)
