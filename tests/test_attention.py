@@ -299,7 +299,7 @@ def test_in_training_the_windowed_path_does_not_form_the_full_weights():
 def test_long_sources_take_the_windowed_path_and_short_ones_the_masked(name):
     """forward switches at WINDOWED_FROM source positions: in training only the windowed path
     leaves the full weights unformed."""
-    from attnbench.attention.local import WINDOWED_FROM
+    from attnbench.attention.window import WINDOWED_FROM
 
     attention = make(name).train()
     for length, windowed in ((WINDOWED_FROM - 1, False), (WINDOWED_FROM, True)):

@@ -20,11 +20,11 @@ def test_default_study_and_smoke_profile_are_valid():
     default = load_params(REPO / "params.yaml")
     assert len(default.study.variants) == 16
     # the controlled set: every position scheme once, under one causal encoder, nothing else apart
-    from attnbench.models.positions import SCHEMES
+    from attnbench.config import POSITION_SCHEMES
 
     causal = [default.variants[v] for v in default.study.variants
               if getattr(default.variants[v], "encoder", None) == "causal"]
-    assert sorted(v.positions for v in causal) == sorted(SCHEMES)
+    assert sorted(v.positions for v in causal) == sorted(POSITION_SCHEMES)
     assert len({v.model_dump(exclude={"positions"}).__repr__() for v in causal}) == 1
     assert default.train.stop is not None and default.train.keep == "best"
     assert len(default.study.seeds) >= 3

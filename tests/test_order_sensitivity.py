@@ -15,7 +15,7 @@ import torch
 
 from attnbench.config import ModelConfig, TransformerVariant
 from attnbench.models import build_model
-from attnbench.models.positions import SCHEMES
+from attnbench.config import POSITION_SCHEMES as SCHEMES
 
 SIZES = ModelConfig(embed_dim=16, hidden_dim=16)
 VOCAB = 12

@@ -9,7 +9,7 @@ import math
 import pytest
 import torch
 
-from attnbench.config import ModelConfig, TransformerVariant
+from attnbench.config import POSITION_SCHEMES, ModelConfig, TransformerVariant
 from attnbench.data import collate
 from attnbench.models import build_model
 from attnbench.models.positions import build_positions
@@ -19,7 +19,7 @@ from attnbench.models.positions.t5_bias import relative_buckets
 from attnbench.tasks import EOS, SOS, Example
 from conftest import assert_padding_invariant
 
-SCHEMES = ["sinusoidal", "none", "alibi", "rotary", "t5_bias"]
+SCHEMES = list(POSITION_SCHEMES)
 
 
 def test_alibi_slopes_are_the_papers_geometric_sequence():
@@ -281,7 +281,7 @@ def test_banded_encoder_attention_equals_the_masked_one(positions, window):
 
 def test_transformer_local_encodes_long_sources_on_the_band_and_short_ones_masked(monkeypatch):
     """encode() picks the band from WINDOWED_FROM source positions on (like local attention)."""
-    from attnbench.attention.local import WINDOWED_FROM
+    from attnbench.attention.window import WINDOWED_FROM
     from attnbench.models import transformer as module
 
     calls = []

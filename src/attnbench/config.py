@@ -205,6 +205,11 @@ class RNNVariant(Section):
         return self.reinforce or ReinforceConfig()
 
 
+# The position schemes a Transformer variant may name, each a module of models/positions/
+# (build_positions builds them by these names; the tests run every one).
+POSITION_SCHEMES = ("sinusoidal", "none", "alibi", "rotary", "t5_bias")
+
+
 class TransformerVariant(Section):
     """Encoder-decoder self-attention (Vaswani et al. 2017)."""
 
@@ -215,7 +220,7 @@ class TransformerVariant(Section):
     window: PositiveInt | None = None  # restricted encoder self-attention: |i - j| <= window
     # how positions enter self-attention (models/positions/): absolute sinusoidal codes,
     # none (NoPE), ALiBi's linear bias, rotary q/k, or T5's learned bucketed bias
-    positions: Literal["sinusoidal", "none", "alibi", "rotary", "t5_bias"] = "sinusoidal"
+    positions: Literal[POSITION_SCHEMES] = "sinusoidal"
     # causal: encoder query i sees source tokens <= i, after a BOS token, as a decoder-only
     # model reads its prompt (Kazemnejad et al. 2023); the only order a NoPE encoder can see
     encoder: Literal["bidirectional", "causal"] = "bidirectional"

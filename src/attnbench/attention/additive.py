@@ -14,6 +14,7 @@ import torch
 from torch import Tensor, nn
 
 from attnbench.attention.base import Attention
+from attnbench.attention.kinds import Placement
 
 
 def additive_scores(query_part: Tensor, key_part: Tensor, v_a: nn.Linear) -> Tensor:
@@ -23,7 +24,7 @@ def additive_scores(query_part: Tensor, key_part: Tensor, v_a: nn.Linear) -> Ten
 
 
 class AdditiveAttention(Attention):
-    placement = "before_step"
+    placement = Placement.BEFORE_STEP
 
     def __init__(self, query_dim: int, key_dim: int, attn_dim: int):
         super().__init__()
@@ -39,7 +40,7 @@ class AdditiveAttention(Attention):
 
 
 class ConcatAttention(Attention):
-    placement = "after_step"
+    placement = Placement.AFTER_STEP
 
     def __init__(self, query_dim: int, key_dim: int, attn_dim: int):
         super().__init__()

@@ -9,6 +9,7 @@ from typing import ClassVar
 import torch
 from torch import Tensor, nn
 
+from attnbench.attention.kinds import Placement
 from attnbench.attention.mechanism import GLOBAL, Mechanism
 
 
@@ -36,15 +37,15 @@ class Attention(nn.Module, ABC):
     `project_keys` holds the work that depends on the keys alone; the decoder calls it
     once per batch and passes the result to every step as `projected_keys`.
 
-    `placement` says where the decoder uses it: "before_step" computes c_i from the
+    `placement` says where the decoder uses it: BEFORE_STEP computes c_i from the
     previous state s_{i-1} and feeds it into the RNN step (Bahdanau et al. 2015);
-    "after_step" computes c_t from the new state h_t and combines them,
+    AFTER_STEP computes c_t from the new state h_t and combines them,
     h~_t = tanh(W_c [c_t; h_t]) (Luong et al. 2015).
 
     `mechanism` is the family the class belongs to (attention/mechanism.py).
     """
 
-    placement: ClassVar[str]
+    placement: ClassVar[Placement]
     mechanism: ClassVar[Mechanism] = GLOBAL
 
     def project_keys(self, keys: Tensor) -> Tensor:

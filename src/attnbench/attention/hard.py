@@ -18,13 +18,14 @@ from torch import Tensor
 
 from attnbench.attention.additive import AdditiveAttention
 from attnbench.attention.base import AttentionOutput, masked_softmax
+from attnbench.attention.kinds import Placement
 from attnbench.attention.mechanism import HARD
 
 
 class HardAttention(AdditiveAttention):
     """Samples from the distribution of the soft score it subclasses (Bahdanau's additive)."""
 
-    placement = "before_step"
+    placement = Placement.BEFORE_STEP
     mechanism = HARD
 
     def __init__(self, query_dim: int, key_dim: int, attn_dim: int, expected_context_prob: float = 0.5):

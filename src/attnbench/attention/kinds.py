@@ -6,17 +6,26 @@ tests/test_attention.py checks that the two agree."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import Enum
 
 from attnbench.attention.mechanism import GLOBAL, HARD, LOCAL, Mechanism
 
-BEFORE_STEP = "before_step"  # c_i from s_{i-1}, fed into the RNN step (Bahdanau et al. 2015)
-AFTER_STEP = "after_step"  # c_t from h_t, then h~_t = tanh(W_c [c_t; h_t]) (Luong et al. 2015)
+
+class Placement(Enum):
+    """Where an RNN decoder applies its attention."""
+
+    BEFORE_STEP = "before_step"  # c_i from s_{i-1}, fed into the RNN step (Bahdanau et al. 2015)
+    AFTER_STEP = "after_step"  # c_t from h_t, then h~_t = tanh(W_c [c_t; h_t]) (Luong et al. 2015)
+
+
+BEFORE_STEP = Placement.BEFORE_STEP
+AFTER_STEP = Placement.AFTER_STEP
 
 
 @dataclass(frozen=True)
 class Kind:
     mechanism: Mechanism
-    placement: str  # BEFORE_STEP or AFTER_STEP
+    placement: Placement
 
 
 KINDS: dict[str, Kind] = {

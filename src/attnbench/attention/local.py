@@ -17,8 +17,7 @@ on, scores and weights only those, so time and memory grow like T·D, not T·S
 the windowed path must equal (tests/test_attention.py). In training the windowed path does
 not form the full (B, Tq, S) weights (nothing reads them); in eval mode it scatters them back
 for the heatmaps. `forward` takes the windowed path for sources of WINDOWED_FROM positions or
-more, the masked one below: on short sources the gathers cost more than the keys they skip
-(measured on the study's CPU: `make bench`, section 10).
+more, the masked one below (window.py, shared with the Transformer's banded encoder).
 """
 
 from __future__ import annotations
@@ -27,16 +26,13 @@ import torch
 from torch import Tensor, nn
 
 from attnbench.attention.base import Attention, AttentionOutput, masked_softmax
+from attnbench.attention.kinds import Placement
 from attnbench.attention.mechanism import LOCAL
-
-# Source length from which the windowed paths (local attention here, transformer_local's
-# banded encoder) run instead of the masked ones; a constant, so the bytes never depend on
-# the machine. Below it masking was faster on the study's CPU at the batch sizes used.
-WINDOWED_FROM = 128
+from attnbench.attention.window import gather_window, takes_window_path, window_slots
 
 
 class LocalAttention(Attention):
-    placement = "after_step"
+    placement = Placement.AFTER_STEP
     mechanism = LOCAL
 
     def __init__(self, scorer: Attention, window: int, predictive: bool, query_dim: int):
@@ -67,7 +63,7 @@ class LocalAttention(Attention):
     def forward(self, query, keys, keep_mask, positions=None, projected_keys=None,
                 sequence_state=None) -> AttentionOutput:
         """query (B, Tq, H) against keys (B, S, H) on the window: gathered or masked by S."""
-        path = self.forward_windowed if keys.size(1) >= WINDOWED_FROM else self.forward_masked
+        path = self.forward_windowed if takes_window_path(keys.size(1)) else self.forward_masked
         return path(query, keys, keep_mask, positions, projected_keys)
 
     def forward_windowed(self, query, keys, keep_mask, positions=None, projected_keys=None) -> AttentionOutput:
@@ -77,11 +73,9 @@ class LocalAttention(Attention):
         p = self.centers(query, keep_mask, positions)  # (B, Tq)
         batch, steps, length = p.size(0), p.size(1), keys.size(1)
         width = 2 * self.window + 1
-        offsets = torch.arange(width, device=keys.device, dtype=query.dtype)  # (W,)
-        source_pos = torch.ceil(p - self.window)[:, :, None] + offsets  # (B, Tq, W) window positions
+        # (B, Tq, W) each: window positions from ceil(p_t - D), their gather index, in range
+        source_pos, index, inside = window_slots(torch.ceil(p - self.window), width, length)
         distance = source_pos - p[:, :, None]  # (B, Tq, W)
-        index = source_pos.clamp(0, length - 1).long()  # (B, Tq, W), in range for gather
-        inside = (source_pos >= 0) & (source_pos <= length - 1)  # (B, Tq, W)
         real = keep_mask.gather(1, index.flatten(1)).view(batch, steps, width)  # (B, Tq, W)
         allowed = inside & real & (distance.abs() <= self.window)  # (B, Tq, W)
         window_keys = gather_window(projected_keys, index)  # (B, Tq, W, A)
@@ -112,9 +106,3 @@ class LocalAttention(Attention):
             weights = weights * torch.exp(-(distance**2) / (2 * sigma**2))  # (B, Tq, S)
         return AttentionOutput(context=weights @ keys, weights=weights)
 
-
-def gather_window(x: Tensor, index: Tensor) -> Tensor:
-    """x (B, S, F) rows at index (B, Tq, W) -> (B, Tq, W, F)."""
-    batch, steps, width = index.shape
-    flat = index.flatten(1)[:, :, None].expand(-1, -1, x.size(-1))  # (B, Tq*W, F)
-    return x.gather(1, flat).view(batch, steps, width, x.size(-1))  # (B, Tq, W, F)

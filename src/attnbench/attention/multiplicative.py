@@ -8,10 +8,11 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from attnbench.attention.base import Attention
+from attnbench.attention.kinds import Placement
 
 
 class DotAttention(Attention):
-    placement = "after_step"
+    placement = Placement.AFTER_STEP
 
     def __init__(self, query_dim: int, key_dim: int, attn_dim: int):
         super().__init__()
@@ -23,7 +24,7 @@ class DotAttention(Attention):
 
 
 class GeneralAttention(Attention):
-    placement = "after_step"
+    placement = Placement.AFTER_STEP
 
     def __init__(self, query_dim: int, key_dim: int, attn_dim: int):
         super().__init__()

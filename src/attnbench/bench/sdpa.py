@@ -14,7 +14,8 @@ from attnbench.timing import compare, peak_memory_bytes, ratio
 def attention_section(lengths: Sequence[int], rounds: int, min_round_s: float, batch: int = 4,
                       heads: int = 4, head_dim: int = 16, target: float = 2.0) -> Report:
     """Causal self-attention forward + backward, fused kernel vs written-out softmax."""
-    from attnbench.models.transformer import causal_allow_mask, naive_attention, sdpa_attention
+    from attnbench.attention.dot_product import naive_attention, sdpa_attention
+    from attnbench.attention.masks import causal_allow_mask
 
     rows, judged, misses = [], [], 0
     for length in lengths:

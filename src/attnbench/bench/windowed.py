@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Sequence
 
-from attnbench.attention.local import WINDOWED_FROM
+from attnbench.attention.window import WINDOWED_FROM
 from attnbench.bench.table import Report, ms, times
 from attnbench.config import Params
 from attnbench.cost import build_variant, exact_length_batch

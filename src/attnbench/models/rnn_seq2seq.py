@@ -23,6 +23,7 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from attnbench.attention.base import Attention
+from attnbench.attention.kinds import Placement
 from attnbench.attention.mechanism import RECURRENT, Mechanism
 from attnbench.models.outputs import Seq2SeqOutput, StepOutput
 from attnbench.tasks import PAD
@@ -84,7 +85,7 @@ class RNNSeq2Seq(nn.Module):
         """vocab_size counts the source's ids; target_vocab_size the target's where the task
         has symbols of its own there (g2p's phonemes), None where both share one table."""
         super().__init__()
-        self.luong = attention is not None and attention.placement == "after_step"
+        self.luong = attention is not None and attention.placement is Placement.AFTER_STEP
         if input_feeding and not self.luong:
             raise ValueError("input feeding applies to Luong-style attention only")
         self.input_feeding = input_feeding

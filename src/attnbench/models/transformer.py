@@ -22,10 +22,9 @@ models train without a learning-rate warmup; no dropout anywhere, so runs are de
 (scaled_dot_product_attention's dropout_p would apply even in eval mode); the output projection
 is not tied to the embedding.
 
-Masks are boolean `allow` tensors, True = may attend: the convention of
-F.scaled_dot_product_attention, and the OPPOSITE of nn.MultiheadAttention's key_padding_mask
-and attn_mask (True = ignore). Every query row allows at least one key: a row with none would
-give NaN, and a NaN anywhere in the encoder memory poisons cross-attention even under weight 0.
+The attention itself (the kernels, the masks, the band) lives in attention/: dot_product.py,
+masks.py and window.py. This module projects queries, keys and values, hands a position
+scheme's score bias to attention as a tensor, and stacks the layers.
 """
 
 from __future__ import annotations
@@ -37,59 +36,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from attnbench.attention.local import WINDOWED_FROM
+from attnbench.attention.dot_product import attend, band_offsets, banded_attention
+from attnbench.attention.masks import causal_allow_mask, encoder_allow_mask, every_key_allowed, memory_allow_mask
 from attnbench.attention.mechanism import Mechanism, self_attention
+from attnbench.attention.window import takes_window_path
 from attnbench.models.outputs import Seq2SeqOutput, StepOutput
 from attnbench.models.positions import PositionScheme, build_positions
-from attnbench.models.positions.sinusoidal import sinusoidal_positions  # noqa: F401 - re-exported
 from attnbench.tasks import PAD, SOS
-
-
-def sdpa_attention(q: Tensor, k: Tensor, v: Tensor, allow: Tensor) -> Tensor:
-    """softmax(q k^T / sqrt(dh), -inf where not allowed) v by the fused kernel.
-
-    q (B, H, Tq, dh), k and v (B, H, S, dh); allow bool, broadcastable to (B, H, Tq, S),
-    True = may attend. Returns (B, H, Tq, dh).
-    """
-    return F.scaled_dot_product_attention(q, k, v, attn_mask=allow, dropout_p=0.0)  # (B, H, Tq, dh)
-
-
-def naive_attention(q: Tensor, k: Tensor, v: Tensor, allow: Tensor,
-                    bias: Tensor | None = None) -> tuple[Tensor, Tensor]:
-    """The same computation written out, plus an optional score bias (H, Tq, S) of a
-    position scheme; also returns the weights (B, H, Tq, S).
-
-    Disallowed keys get weight exactly 0 (exp(-inf) = 0).
-    """
-    scores = q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))  # (B, H, Tq, S)
-    if bias is not None:
-        scores = scores + bias  # (B, H, Tq, S)
-    scores = scores.masked_fill(~allow, float("-inf"))  # (B, H, Tq, S)
-    weights = torch.softmax(scores, dim=-1)  # (B, H, Tq, S)
-    return weights @ v, weights  # (B, H, Tq, dh), (B, H, Tq, S)
-
-
-def banded_attention(q: Tensor, k: Tensor, v: Tensor, keep_mask: Tensor, window: int,
-                     scheme: PositionScheme | None = None) -> Tensor:
-    """Encoder self-attention on the band |i - j| <= window only: each query i takes the
-    2D + 1 keys i-D .. i+D (zero-padded past the ends, masked), so time and memory grow like
-    S·D, not S^2. Same rule as encoder_allow_mask: real keys in the band, and i itself.
-
-    q, k, v (B, H, S, dh), turned already where the scheme is rotary; keep_mask (B, S); the
-    scheme's bias depends on the offset j - i alone. Returns (B, H, S, dh).
-    """
-    length, width = q.size(2), 2 * window + 1
-    k_band = F.pad(k, (0, 0, window, window)).unfold(2, width, 1)  # (B, H, S, dh, W)
-    v_band = F.pad(v, (0, 0, window, window)).unfold(2, width, 1)  # (B, H, S, dh, W)
-    scores = (q[:, :, :, None, :] @ k_band).squeeze(3) / math.sqrt(q.size(-1))  # (B, H, S, W)
-    offsets = torch.arange(-window, window + 1, device=q.device)  # (W,) j - i
-    bias = None if scheme is None else scheme.offset_bias(offsets, causal=False)  # (H, W)
-    if bias is not None:
-        scores = scores + bias[:, None, :]  # (B, H, S, W)
-    real = F.pad(keep_mask, (window, window)).unfold(1, width, 1)  # (B, S, W), False past the ends
-    allow = real | (offsets == 0)  # (B, S, W)
-    weights = torch.softmax(scores.masked_fill(~allow[:, None], float("-inf")), dim=-1)  # (B, H, S, W)
-    return (weights[:, :, :, None, :] @ v_band.transpose(-1, -2)).squeeze(3)  # (B, H, S, dh)
 
 
 @dataclass
@@ -138,20 +91,11 @@ class MultiHeadAttention(nn.Module):
     def attend(self, q: Tensor, k: Tensor, v: Tensor, allow: Tensor, bias: Tensor | None = None,
                need_weights: bool = False) -> tuple[Tensor, Tensor | None]:
         """Heads q (B, H, Tq, dh), k and v (B, H, S, dh) -> out (B, Tq, D) after W^O and, if
-        need_weights, the head-averaged weights (B, Tq, S).
-
-        The fused kernel unless need_weights, which takes the naive path to get the weights;
-        a position scheme's bias (H, Tq, S) enters the fused kernel as a float mask.
-        """
-        allow = allow[:, None]  # (B or 1, 1, Tq or 1, S), broadcast over heads
-        if need_weights:
-            out, weights = naive_attention(q, k, v, allow, bias)  # (B, H, Tq, dh), (B, H, Tq, S)
+        need_weights, the head-averaged weights (B, Tq, S). allow (B or 1, Tq or 1, S); a
+        position scheme's bias (H, Tq, S) or None (attention/dot_product.attend)."""
+        out, weights = attend(q, k, v, allow, bias, need_weights)  # (B, H, Tq, dh), (B, H, Tq, S) or None
+        if weights is not None:
             weights = weights.mean(dim=1)  # (B, Tq, S)
-        elif bias is not None:
-            mask = bias.masked_fill(~allow, float("-inf"))  # (B or 1, H, Tq, S)
-            out, weights = F.scaled_dot_product_attention(q, k, v, attn_mask=mask), None
-        else:
-            out, weights = sdpa_attention(q, k, v, allow), None  # (B, H, Tq, dh)
         out = out.transpose(1, 2).flatten(2)  # (B, Tq, D), heads concatenated
         return self.out_proj(out), weights  # (B, Tq, D)
 
@@ -159,11 +103,12 @@ class MultiHeadAttention(nn.Module):
         """Self-attention of x (B, S, D) restricted to |i - j| <= window, on the band only
         (banded_attention): out (B, S, D)."""
         q, k, v = self.project(x, 0), self.project(x, 1), self.project(x, 2)  # (B, H, S, dh)
-        scheme = None
+        bias = None
         if positions is not None and positions.scheme.uses_scores:
             scheme = positions.scheme
             q, k = scheme.rotate(q, positions.query), scheme.rotate(k, positions.key)  # (B, H, S, dh)
-        out = banded_attention(q, k, v, keep_mask, window, scheme)  # (B, H, S, dh)
+            bias = scheme.offset_bias(band_offsets(window, x.device), causal=False)  # (H, W) or None
+        out = banded_attention(q, k, v, keep_mask, window, bias)  # (B, H, S, dh)
         return self.out_proj(out.transpose(1, 2).flatten(2))  # (B, S, D)
 
     def forward(
@@ -263,7 +208,7 @@ class DecoderLayer(nn.Module):
             bias = positions.scheme.bias(positions.query, positions.key, causal=True)  # (H, 1, t+1)
         keys = torch.cat([cache.keys, k], dim=2)  # (B, H, t+1, dh)
         values = torch.cat([cache.values, v], dim=2)  # (B, H, t+1, dh)
-        every = torch.ones(1, 1, keys.size(2), dtype=torch.bool, device=x.device)  # (1, 1, t+1) all earlier
+        every = every_key_allowed(keys.size(2), x.device)  # (1, 1, t+1) all earlier
         x = x + attn.attend(q, keys, values, every, bias)[0]  # (B, 1, D)
         cross = self.cross_attn
         q = cross.project(self.norm_cross(x), 0)  # (B, H, 1, dh)
@@ -291,28 +236,6 @@ class DecoderCache:
 
     prefix: Tensor  # (B, t) token ids
     layers: list[LayerCache]
-
-
-def encoder_allow_mask(keep_mask: Tensor, window: int | None) -> Tensor:
-    """Encoder self-attention mask (B, S, S), True = query i may attend to key j.
-
-        allow_ij = (j is real AND (window is None OR |i - j| <= window)) OR i == j
-
-    The diagonal keeps every row non-empty (a padding query attends at least to itself), so
-    no NaN enters the memory; a real query never sees a padding key.
-    """
-    length = keep_mask.size(1)
-    allow = keep_mask[:, None, :].expand(-1, length, -1)  # (B, S, S) key j is real
-    pos = torch.arange(length, device=keep_mask.device)  # (S,)
-    if window is not None:
-        band = (pos[:, None] - pos[None, :]).abs() <= window  # (S, S)
-        allow = allow & band  # (B, S, S)
-    return allow | (pos[:, None] == pos[None, :])  # (B, S, S)
-
-
-def causal_allow_mask(length: int, device: torch.device | None = None) -> Tensor:
-    """(1, T, T), True on and below the diagonal: position i sees positions <= i."""
-    return torch.ones(length, length, dtype=torch.bool, device=device).tril()[None]  # (1, T, T)
 
 
 def token_embedding(vocab_size: int, dim: int) -> nn.Embedding:
@@ -374,9 +297,9 @@ class TransformerSeq2Seq(nn.Module):
     def encode(self, src: Tensor, banded: bool | None = None) -> TransformerEncoded:
         """src (B, S) token ids, right-padded with PAD. With a window, self-attention runs on
         the band only (banded=True) or masks the full score matrix (banded=False, the
-        reference); None picks the band from WINDOWED_FROM source positions on."""
+        reference); None picks the band as local attention does (window.takes_window_path)."""
         if banded is None:
-            banded = src.size(1) >= WINDOWED_FROM
+            banded = takes_window_path(src.size(1))
         if self.causal_encoder:
             return self.encode_causally(src)
         keep_mask = src != PAD  # (B, S)
@@ -410,7 +333,7 @@ class TransformerSeq2Seq(nn.Module):
         """Causal decoder over tgt (B, T): hidden states (B, T, D) and, if need_weights, the
         last layer's cross-attention weights averaged over heads (B, T, S)."""
         self_allow = causal_allow_mask(tgt.size(1), tgt.device)  # (1, T, T)
-        cross_allow = encoded.keep_mask[:, None, :]  # (B, 1, S)
+        cross_allow = memory_allow_mask(encoded.keep_mask)  # (B, 1, S)
         table = self.embed if self.target_embed is None else self.target_embed
         x = self.embed_tokens(tgt, table, self.decoder_positions)  # (B, T, D)
         pos = torch.arange(tgt.size(1), device=tgt.device)  # (T,)
@@ -441,7 +364,7 @@ class TransformerSeq2Seq(nn.Module):
         x = self.decoder_positions.embed(table(prev_tokens[:, None]) * math.sqrt(self.dim), offset=t)  # (B, 1, D)
         pos = torch.arange(t + 1, device=prev_tokens.device)  # (t+1,)
         positions = SelfPositions(self.decoder_positions, pos[t:], pos, causal=True)
-        cross_allow = encoded.keep_mask[:, None, :]  # (B, 1, S)
+        cross_allow = memory_allow_mask(encoded.keep_mask)  # (B, 1, S)
         layers = []
         for layer, cache in zip(self.decoder_layers, state.layers, strict=True):
             x, cache, weights = layer.step(x, cache, cross_allow, positions)  # (B, 1, D)

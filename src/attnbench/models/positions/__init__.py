@@ -45,7 +45,7 @@ class PositionScheme(nn.Module):
 
 
 def build_positions(name: str, dim: int, heads: int) -> PositionScheme:
-    """The scheme `positions: <name>` of a Transformer variant names."""
+    """The scheme `positions: <name>` of a Transformer variant names (config.POSITION_SCHEMES)."""
     from attnbench.models.positions.alibi import ALiBi
     from attnbench.models.positions.rotary import Rotary
     from attnbench.models.positions.sinusoidal import Sinusoidal
@@ -56,5 +56,3 @@ def build_positions(name: str, dim: int, heads: int) -> PositionScheme:
                "t5_bias": lambda: T5Bias(heads)}
     return schemes[name]()
 
-
-SCHEMES = ("sinusoidal", "none", "alibi", "rotary", "t5_bias")
