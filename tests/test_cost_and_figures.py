@@ -79,6 +79,8 @@ def test_accuracy_figure_panels_hold_at_most_five_variants_each_in_its_own_colou
     for ax in fig.axes:
         lines = [line for line in ax.get_lines() if line.get_label() in study.study.variants]
         assert 1 <= len(lines) <= 5
+        edges = [line for line in ax.get_lines() if line.get_linestyle() == ":" and line.get_color() == "grey"]
+        assert len(edges) == 1, "one dotted line at the longest training length, however many variants"
         colours = [line.get_color() for line in lines]
         assert len(set(map(str, colours))) == len(colours)
         for line in lines:

@@ -68,9 +68,10 @@ def group_styles(groups: dict[str, list[str]]) -> dict[str, dict]:
 
 
 def family_grid(groups: dict[str, list[str]], tasks: list[str], draw, ylabel: str, xlabel: str,
-                path: Path, **axes_settings) -> None:
+                path: Path, panel=None, **axes_settings) -> None:
     """Small multiples: a row per family (`groups`), a column per task, each row's legend at
-    its right; draw(ax, task, variant, style) draws one variant's line in one panel."""
+    its right; draw(ax, task, variant, style) draws one variant's line in one panel, and
+    panel(ax, task), if given, what every panel of a task shows once (a reference line)."""
     styles = group_styles(groups)
     fig, axes = plt.subplots(len(groups), len(tasks), figsize=(4.2 * len(tasks), 2.9 * len(groups)),
                              squeeze=False)
@@ -78,6 +79,8 @@ def family_grid(groups: dict[str, list[str]], tasks: list[str], draw, ylabel: st
         for ax, task in zip(row, tasks):
             for variant in members:
                 draw(ax, task, variant, styles[variant])
+            if panel is not None:
+                panel(ax, task)
             ax.set(title=f"{task}: {name}", **axes_settings)
             ax.title.set_fontsize(9)
             ax.grid(alpha=0.3)
@@ -101,11 +104,13 @@ def accuracy_by_length(curves: dict[tuple[str, str], Curve], tasks: list[str],
                 linewidth=1.3, label=variant, **style)
         ax.fill_between(curve.lengths, [iv.low for iv in curve.seq_acc], [iv.high for iv in curve.seq_acc],
                         color=style["color"], alpha=0.12)
+
+    def training_edge(ax, task: str) -> None:
         ax.axvline(longest_trained[task] + 0.5, color="grey", linestyle=":", linewidth=1)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
 
     family_grid(groups, tasks, draw, "exact match", "sequence length (dotted: longest trained)", path,
-                ylim=(-0.02, 1.02))
+                panel=training_edge, ylim=(-0.02, 1.02))
 
 
 def training_curves(curves: dict[tuple[str, str], list[dict]], tasks: list[str],
