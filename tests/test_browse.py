@@ -55,7 +55,7 @@ UI_STATE = {"selectedColumns", "columnOrder", "columnWidths", "runsHiddenMode", 
 def test_each_task_gets_a_saved_accuracy_view_grouped_by_variant(tmp_path, monkeypatch):
     from mlflow.tracking import MlflowClient
 
-    from attnbench.browse import share_accuracy_views
+    from attnbench.browse import experiments, share_accuracy_views
 
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     monkeypatch.setenv("DVC_ROOT", str(tmp_path))
@@ -65,7 +65,7 @@ def test_each_task_gets_a_saved_accuracy_view_grouped_by_variant(tmp_path, monke
         tags = tracking.base_tags("train", task=task, variant="lstm", seed="0")
         tracking.create_run(client, study, f"{task}/lstm/0", tags)
     tracking.create_run(client, study, "report", tracking.base_tags("report"))
-    links = share_accuracy_views(tmp_path / "mlflow.db", "http://127.0.0.1:5000")
+    links = share_accuracy_views(client, experiments(tmp_path / "mlflow.db"), "http://127.0.0.1:5000")
     assert links == [f"attnbench, {task}: http://127.0.0.1:5000/#/experiments/{study}/runs?workflowType="
                      f"machine_learning&compareRunsMode=CHART&viewStateShareKey=attnbench-{task}"
                      for task in ("copy", "reverse")]

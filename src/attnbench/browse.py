@@ -91,14 +91,13 @@ def accuracy_view(task: str) -> dict:
     }
 
 
-def share_accuracy_views(store: Path, base: str) -> list[str]:
-    """Save one accuracy view per task of every experiment in the store (experiment tags);
+def share_accuracy_views(client, found: list[tuple[str, str]], base: str) -> list[str]:
+    """Save one accuracy view per task of every experiment `found` (experiment tags);
     'experiment, task: address' for each."""
-    from attnbench import tracking  # MLflow, telemetry off: seconds, only once there is a store
+    from attnbench import tracking
 
     links = []
-    client = tracking.MlflowClient(tracking_uri=f"sqlite:///{store}")
-    for eid, name in experiments(store):
+    for eid, name in found:
         runs = client.search_runs([eid], filter_string=f"tags.`{tracking.TAG_KIND}` = 'train'",
                                   max_results=50000)
         tasks = {run.data.tags.get(tracking.TAG_TASK) for run in runs} - {None}
@@ -133,15 +132,19 @@ def runs_view(metric: str) -> dict:
 
 
 def share_views(store: Path, base: str) -> tuple[list[str], list[str]]:
-    """Save every experiment's runs view and per-task accuracy views; their addresses."""
-    from attnbench import tracking
+    """Save every experiment's runs view and per-task accuracy views; their addresses (none
+    where the store holds no experiment, without importing MLflow)."""
+    found = experiments(store)
+    if not found:
+        return [], []
+    from attnbench import tracking  # MLflow, telemetry off: seconds, only once there is a store
 
     client = tracking.MlflowClient(tracking_uri=f"sqlite:///{store}")
     tables = []
-    for eid, name in experiments(store):
+    for eid, name in found:
         client.set_experiment_tag(eid, SHARED_VIEW_TAG + RUNS_VIEW, json.dumps(runs_view(RUNS_VIEW_METRIC)))
         tables.append(f"{name}: {base}/#/experiments/{eid}/runs?{RUNS_TABLE}&viewStateShareKey={RUNS_VIEW}")
-    return tables, share_accuracy_views(store, base)
+    return tables, share_accuracy_views(client, found, base)
 
 
 def port_free(port: int) -> bool:
@@ -178,7 +181,7 @@ def main() -> None:
     root = Path.cwd()
     store = root / "mlflow.db"
     base = f"http://127.0.0.1:{args.port}"
-    tables, accuracy = share_views(store, base) if experiments(store) else ([], [])
+    tables, accuracy = share_views(store, base)
     env = {**os.environ, **OFFLINE_ENV, "PYTHONWARNINGS": "ignore::DeprecationWarning"}
     command = [str(Path(sys.executable).parent / "mlflow"), "ui", "--host", "127.0.0.1",
                "--port", str(args.port), "--workers", "1", "--backend-store-uri", f"sqlite:///{store}",
