@@ -79,7 +79,7 @@ def test_each_task_gets_a_saved_accuracy_view_grouped_by_variant(tmp_path, monke
     assert (chart["type"], chart["metricKey"], chart["xAxisKey"]) == ("LINE", "test/seq_acc", "step")
     assert chart["metricSectionId"] == view["compareRunSections"][0]["uuid"]
     before = dict(tags)
-    share_accuracy_views(tmp_path / "mlflow.db", "http://127.0.0.1:5000")  # again: same tags
+    share_accuracy_views(client, experiments(tmp_path / "mlflow.db"), "http://127.0.0.1:5000")  # again: same tags
     assert client.get_experiment(study).tags == before
 
 
