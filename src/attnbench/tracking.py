@@ -64,6 +64,12 @@ def run_name(task: str, variant: str, seed: int) -> str:
     return f"{task}/{variant}/{seed}"
 
 
+def run_tags(task: str, variant: str, seed: int, **extra: str) -> dict[str, str]:
+    """The tags that say which (task, variant, seed) a run is, plus `extra`: what a run is
+    created with, found by and replaced by."""
+    return {TAG_TASK: task, TAG_VARIANT: variant, TAG_SEED: str(seed), **extra}
+
+
 def git_state(checkout: Path | None = None) -> dict[str, str]:
     """The commit the code was run from, and the tracked files that differ from it.
 

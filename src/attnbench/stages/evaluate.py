@@ -101,8 +101,7 @@ def log_to_mlflow(client, experiment_id: str, params: Params, task: str, variant
                   seed: int, md5: str, rows: list[dict]) -> str:
     """Log into the run that trained these weights; recreate it if the store lost it
     (for example when DVC restored the weights from its run-cache). Returns its id."""
-    tags = {tracking.TAG_TASK: task, tracking.TAG_VARIANT: variant, tracking.TAG_SEED: str(seed),
-            tracking.TAG_WEIGHTS_MD5: md5}
+    tags = tracking.run_tags(task, variant, seed, **{tracking.TAG_WEIGHTS_MD5: md5})
     run_id = tracking.find_run(client, experiment_id, tags)
     created = run_id is None
     if created:

@@ -34,10 +34,8 @@ def train_seed(params: Params, task: str, variant: str, seed: int,
 
     client, experiment_id = tracking.connect(params.tracking.experiment)
     name = tracking.run_name(task, variant, seed)
-    tags = tracking.base_tags(
-        "train", **{tracking.TAG_TASK: task, tracking.TAG_VARIANT: variant,
-                    tracking.TAG_SEED: str(seed), tracking.TAG_DATA_MD5: splits["train"].md5}
-    )
+    tags = tracking.base_tags("train", **tracking.run_tags(
+        task, variant, seed, **{tracking.TAG_DATA_MD5: splits["train"].md5}))
     with tracking.store_errors(f"starting run {name}"):
         run_id = tracking.create_run(client, experiment_id, name, tags)
     started = time.perf_counter()
@@ -56,9 +54,8 @@ def train_seed(params: Params, task: str, variant: str, seed: int,
         tracking.set_tags(client, run_id, {
             tracking.TAG_WEIGHTS_MD5: md5, tracking.TAG_STEPS: str(outcome["steps"]),
             tracking.TAG_STOPPED: outcome["stopped"], tracking.TAG_KEPT_STEP: str(outcome["kept_step"])})
-        tracking.replace_earlier(client, experiment_id, run_id, {
-            tracking.TAG_TASK: task, tracking.TAG_VARIANT: variant, tracking.TAG_SEED: str(seed),
-            tracking.TAG_WEIGHTS_MD5: md5})
+        tracking.replace_earlier(client, experiment_id, run_id, tracking.run_tags(
+            task, variant, seed, **{tracking.TAG_WEIGHTS_MD5: md5}))
         with tempfile.TemporaryDirectory() as tmp:
             artifact = Path(tmp) / paths.weights_file(task, variant, seed).name
             artifact.write_bytes(weights)
