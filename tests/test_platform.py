@@ -111,6 +111,30 @@ def test_outside_promise_names_each_reason(monkeypatch):
     assert "a CPU without AVX2/FMA" in numerics.outside_promise()
 
 
+@pytest.mark.skipif(numerics.platform.machine() != "x86_64", reason="CPUID is an x86 instruction")
+def test_the_processor_is_read_from_cpuid_and_agrees_with_the_kernel_on_a_real_cpu():
+    """On real hardware CPUID and /proc/cpuinfo describe one processor: the same vendor and
+    the same answer for every flag the promise needs (under qemu-user only CPUID follows the
+    emulated CPU: the emulated canary's test checks that)."""
+    found = numerics.processor()
+    assert found.source == "CPUID" and found.brand and found.brand in numerics.cpu_model()
+    assert found.vendor == numerics._cpuinfo("vendor_id")
+    kernel = set(numerics._cpuinfo("flags").split())
+    for flag in (*numerics.REQUIRED_CPU_FLAGS, "avx512f"):
+        assert (flag in found.flags) == (flag in kernel), flag
+
+
+def test_the_processor_falls_back_to_proc_cpuinfo_where_cpuid_cannot_run(monkeypatch):
+    monkeypatch.setattr(numerics, "_from_cpuid", lambda: None)
+    numerics.processor.cache_clear()
+    try:
+        found = numerics.processor()
+        assert found.source == "/proc/cpuinfo" and found.brand == numerics._cpuinfo("model name")
+        assert numerics.cpu_model().endswith("by /proc/cpuinfo")
+    finally:
+        numerics.processor.cache_clear()
+
+
 def test_outside_promise_is_said_once_in_one_line(monkeypatch, capsys):
     monkeypatch.setattr(numerics, "_warned", False)
     monkeypatch.setattr(numerics, "outside_promise", lambda: ["an aarch64 CPU, not x86-64"])
@@ -153,3 +177,5 @@ def test_the_emulated_intel_canary_fails_readably_when_a_pin_is_forced_off():
     assert last.startswith("platform canary: 1 of 1 variants trained to other weights than the "
                            "committed golden values (lstm)"), last
     assert "MKL_CBWR=AUTO overrides the pinned COMPATIBLE" in last
+    # the processor as MKL sees it (CPUID), not the host's /proc/cpuinfo; no AVX-512 there
+    assert "on Intel Core Processor (Haswell), GenuineIntel by CPUID (x86_64, AVX-512 no)" in last, last

@@ -21,13 +21,20 @@ in ATen code (objective.make_optimizer). With that, both processors trained to i
 The environment variables must be set before torch's first kernel runs, so `import
 attnbench` sets them (unless the user already did); `configure_torch()` switches oneDNN
 off once torch is loaded. A process outside the promise says so once, in one line.
+
+The processor is named, and its flags read, from the CPUID instruction (py-cpuinfo), which
+is what MKL and ATen dispatch on: under an emulator (qemu-user -cpu Haswell) /proc/cpuinfo
+still describes the host, CPUID the emulated CPU. /proc/cpuinfo is the fallback where CPUID
+cannot run (not x86, or executable memory refused).
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import platform
 import sys
+from dataclasses import dataclass
 from importlib import metadata
 
 PINNED_ENV = {"MKL_CBWR": "COMPATIBLE", "ATEN_CPU_CAPABILITY": "avx2"}
@@ -71,14 +78,55 @@ def child_environment(**dispatch: str) -> dict[str, str]:
     return {**env, **dispatch}
 
 
+@dataclass(frozen=True)
+class Processor:
+    brand: str  # "Intel Core Processor (Haswell)"
+    vendor: str  # "GenuineIntel", "AuthenticAMD"
+    flags: frozenset[str] | None  # lower-case feature flags (avx2, fma, avx512f, ...); None if unreadable
+    source: str  # "CPUID" or "/proc/cpuinfo"
+
+
+def _from_cpuid() -> Processor | None:
+    """The processor as CPUID reports it (py-cpuinfo's CPUID class, in this process: tens of
+    milliseconds), or None where it cannot run."""
+    if platform.machine().lower() not in ("x86_64", "amd64"):
+        return None
+    try:
+        from cpuinfo.cpuinfo import CPUID
+
+        cpuid = CPUID()
+        if cpuid.is_selinux_enforcing:  # no executable memory for the instruction
+            return None
+        extension = cpuid.get_max_extension_support()
+        return Processor(cpuid.get_processor_brand(extension).strip(), cpuid.get_vendor_id(),
+                         frozenset(cpuid.get_flags(extension)), "CPUID")
+    except Exception:  # noqa: BLE001 - any failure of the probe means: read /proc/cpuinfo instead
+        return None
+
+
+@functools.cache
+def processor() -> Processor:
+    """This process's processor: from CPUID, else /proc/cpuinfo (read once per process)."""
+    found = _from_cpuid()
+    if found is not None:
+        return found
+    flags = _cpuinfo("flags")
+    return Processor(_cpuinfo("model name") or platform.processor() or platform.machine() or "unknown",
+                     _cpuinfo("vendor_id") or "unknown", None if flags is None else frozenset(flags.split()),
+                     "/proc/cpuinfo")
+
+
 def cpu_flags() -> set[str] | None:
     """The CPU's feature flags, or None where they cannot be read."""
-    flags = _cpuinfo("flags")
-    return None if flags is None else set(flags.split())
+    flags = processor().flags
+    return None if flags is None else set(flags)
 
 
 def cpu_model() -> str:
-    return _cpuinfo("model name") or platform.processor() or platform.machine() or "unknown"
+    """The processor's brand and vendor, and where they were read: 'Intel Core Processor
+    (Haswell), GenuineIntel by CPUID'."""
+    found = processor()
+    return f"{found.brand}, {found.vendor} by {found.source}"
 
 
 def outside_promise() -> list[str]:
