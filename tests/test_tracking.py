@@ -152,3 +152,22 @@ def test_demo_runs_carry_the_users_checkout_commit_not_the_copys(tmp_path, monke
     tags = tracking.base_tags("train")
     assert tags[tracking.TAG_GIT_COMMIT] == head
     assert tags[tracking.TAG_GIT_CHANGES] == "params.yaml,params.yaml replaced by profiles/smoke.yaml"
+
+
+def test_a_lost_workers_run_is_killed_and_replaced_by_its_finished_rerun(mlflow_store):
+    """close_lost_runs after a cluster stage: the RUNNING run of a worker that left is marked
+    KILLED with the reason, and soft-deleted in favour of the FINISHED rerun of the same job;
+    a running run of a live worker is left alone."""
+    client, experiment_id = tracking.connect("lost")
+    job = tracking.run_tags("copy", "lstm", 0, **{tracking.TAG_KIND: "train"})
+    lost = tracking.create_run(client, experiment_id, "copy/lstm/0", {**job, tracking.TAG_WORKER: "w1"})
+    rerun = tracking.create_run(client, experiment_id, "copy/lstm/0", {**job, tracking.TAG_WORKER: "w2"})
+    client.set_terminated(rerun, "FINISHED")
+    alive = tracking.create_run(client, experiment_id, "copy/lstm/1",
+                                {**tracking.run_tags("copy", "lstm", 1), tracking.TAG_WORKER: "w2"})
+    assert tracking.close_lost_runs("lost", live_workers={"w2"}) == [lost]
+    closed = client.get_run(lost)
+    assert closed.info.status == "KILLED" and closed.info.lifecycle_stage == "deleted"
+    assert closed.data.tags[tracking.TAG_RECONCILED].startswith("worker w1 (")
+    assert client.get_run(rerun).data.tags[tracking.TAG_REPLACES] == lost
+    assert client.get_run(alive).info.status == "RUNNING"

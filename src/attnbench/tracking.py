@@ -194,16 +194,25 @@ def owner_gone(tag: str) -> bool:
     return _start_ticks(int(pid)) != ticks
 
 
+def running_runs(client: MlflowClient, experiment_id: str) -> list:
+    """The experiment's runs that MLflow still calls RUNNING."""
+    return client.search_runs([experiment_id], filter_string="attributes.status = 'RUNNING'")
+
+
+def close_as_killed(client: MlflowClient, run_id: str, gone: str) -> None:
+    """Mark a RUNNING run KILLED whose process will never close it, tagging who was gone."""
+    client.set_tag(run_id, TAG_RECONCILED, f"{gone} was gone at {time.strftime('%Y-%m-%dT%H:%M:%S%z')}")
+    client.set_terminated(run_id, RunStatus.to_string(RunStatus.KILLED))
+
+
 def reconcile(client: MlflowClient, experiment_id: str) -> list[str]:
     """Mark KILLED every RUNNING run of the experiment whose owning process is gone (killed
     by SIGKILL or the OOM killer, so its own guard never ran), tagging why; their ids."""
     closed = []
-    for run in client.search_runs([experiment_id], filter_string="attributes.status = 'RUNNING'"):
+    for run in running_runs(client, experiment_id):
         tag = run.data.tags.get(TAG_OWNER)
         if tag is not None and owner_gone(tag):
-            client.set_tag(run.info.run_id, TAG_RECONCILED,
-                           f"owner process {tag} was gone at {time.strftime('%Y-%m-%dT%H:%M:%S%z')}")
-            client.set_terminated(run.info.run_id, RunStatus.to_string(RunStatus.KILLED))
+            close_as_killed(client, run.info.run_id, f"owner process {tag}")
             closed.append(run.info.run_id)
     return closed
 
@@ -216,15 +225,13 @@ def close_lost_runs(experiment: str, live_workers: set[str]) -> list[str]:
     client, experiment_id = connect(experiment)
     closed = []
     with store_errors("closing the runs of lost workers"):
-        for run in client.search_runs([experiment_id], filter_string="attributes.status = 'RUNNING'"):
+        for run in running_runs(client, experiment_id):
             tags = run.data.tags
             worker, owner_tag = tags.get(TAG_WORKER, "local"), tags.get(TAG_OWNER, "")
             lost = worker != "local" and worker not in live_workers
             if not (lost or (owner_tag and owner_gone(owner_tag))):
                 continue
-            client.set_tag(run.info.run_id, TAG_RECONCILED,
-                           f"worker {worker} ({owner_tag}) was gone at {time.strftime('%Y-%m-%dT%H:%M:%S%z')}")
-            client.set_terminated(run.info.run_id, RunStatus.to_string(RunStatus.KILLED))
+            close_as_killed(client, run.info.run_id, f"worker {worker} ({owner_tag})")
             closed.append(run.info.run_id)
             same = {key: tags[key] for key in (TAG_KIND, TAG_TASK, TAG_VARIANT, TAG_SEED) if key in tags}
             rerun = find_run(client, experiment_id, same)
