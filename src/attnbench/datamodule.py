@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytorch_lightning as pl
-import torch
 from torch.utils.data import DataLoader
 
+from attnbench import runtime
 from attnbench.data import collate
 from attnbench.tasks import Example
 
@@ -15,7 +15,7 @@ VAL_BATCH_SIZE = 256
 def train_loader(examples: list[Example], batch_size: int, seed: int) -> DataLoader:
     """Shuffled full batches; the order depends on `seed` alone (its own generator)."""
     return DataLoader(examples, batch_size=batch_size, shuffle=True, drop_last=True,
-                      collate_fn=collate, generator=torch.Generator().manual_seed(seed))
+                      collate_fn=collate, generator=runtime.seeded_generator(seed))
 
 
 class SeqDataModule(pl.LightningDataModule):
@@ -35,4 +35,4 @@ class SeqDataModule(pl.LightningDataModule):
         loader's generator (torch's global one if None), so validating would shift the random
         stream training draws from (hard attention's samples)."""
         return DataLoader(self.val_examples, batch_size=VAL_BATCH_SIZE, collate_fn=collate,
-                          generator=torch.Generator().manual_seed(self.seed))
+                          generator=runtime.seeded_generator(self.seed))

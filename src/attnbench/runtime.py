@@ -125,11 +125,21 @@ def device(accelerator: str):
     return torch.device("cuda" if accelerator == "gpu" else "cpu")
 
 
+# A run's random sources, all from its seed: the global streams (seed_all: initial weights,
+# hard attention's samples) and a generator of its own per data loader (seeded_generator), so
+# that how often validation runs shifts no other stream.
 def seed_all(seed: int) -> None:
-    """Seed python, numpy and torch (workers too) for one training run."""
+    """Seed python, numpy and torch (workers too) for one run."""
     from lightning_fabric.utilities.seed import seed_everything
 
     seed_everything(seed, workers=True, verbose=False)
+
+
+def seeded_generator(seed: int):
+    """A torch generator of its own, seeded with `seed` (a loader's shuffle and base seeds)."""
+    import torch
+
+    return torch.Generator().manual_seed(seed)
 
 
 def project_root() -> Path:

@@ -157,7 +157,7 @@ def evaluate_seed(params: Params, task: str, variant: str, seed: int, examples: 
     arguments. `params` are the task's."""
     started = time.perf_counter()
     client, experiment_id = tracking.connect(params.tracking.experiment)
-    torch.manual_seed(seed)
+    runtime.seed_all(seed)
     model = build_for_task(params.variants[variant], params.model, vocab)
     md5 = load_weights_bytes(model, weights, paths.weights_file(task, variant, seed))
     rows = accuracy_by_length(model, examples)
