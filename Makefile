@@ -24,12 +24,13 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 # The accuracy study (byte-for-byte reproducible), then the machine-dependent cost curves.
-# The study's console output and wall time go to $(REPRO_LOG) too: `make bench` reads
+# The study's standard output and wall time go to $(REPRO_LOG) too: `make bench` reads
 # which stages ran and how long they took, to print the share of start-up (imports).
+# Standard error stays on the terminal, where each stage's progress bar draws (progress.py).
 REPRO_LOG := .dvc/tmp/attnbench-repro.log
 repro: install
 	@mkdir -p $(dir $(REPRO_LOG)); start=$$(date +%s); \
-	set -o pipefail; $(BIN)/dvc repro 2>&1 | tee $(REPRO_LOG) && \
+	set -o pipefail; $(BIN)/dvc repro | tee $(REPRO_LOG) && \
 	echo "study wall seconds $$(( $$(date +%s) - start ))" | tee -a $(REPRO_LOG)
 	$(BIN)/dvc repro pipelines/cost/dvc.yaml
 

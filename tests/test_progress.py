@@ -23,7 +23,7 @@ def test_nothing_is_written_when_the_stream_is_not_a_terminal():
     with progress.Jobs(3, stream=stream) as bar:
         assert not bar.enabled and bar.tick_s is None
         for _ in range(3):
-            bar.running(1)
+            bar.running([10])
             bar.done()
             bar.tick()
     assert stream.getvalue() == ""
@@ -57,3 +57,36 @@ def test_run_jobs_results_keep_input_order_with_the_bar_on(monkeypatch):
     assert shown == quiet == serial == [x * x for x in range(6)]
     assert "jobs: 6/6" in stream.getvalue().split("\r")[-1]
     assert "0/1" not in stream.getvalue()  # `first` gets no bar of its own
+
+
+def report_and_wait(step: int) -> int:
+    """A job that reports a step, then stays running until the bar has had time to show it."""
+    import time
+
+    progress.report_step(step)
+    time.sleep(3 * progress.TICK_S)
+    return step
+
+
+def test_the_bar_shows_the_steps_the_running_jobs_report(monkeypatch):
+    stream = Terminal()
+    monkeypatch.setattr(sys, "stderr", stream)
+    assert parallel.run_jobs(report_and_wait, [(120,), (345,)], workers=2) == [120, 345]
+    shown = stream.getvalue()
+    assert "2 running, at step 120, 345" in shown, shown[-400:]
+    progress.report_step(7)  # outside a forked job: nothing to write to, and no error
+
+
+def test_a_fit_reports_its_steps_to_the_bar(monkeypatch):
+    """The Trainer every fit uses hands its step to the bar's shared slot."""
+    from attnbench.config import load_params
+    from attnbench.lit import ReportSteps, build_trainer
+    from conftest import SMOKE_PROFILE
+
+    params = load_params(SMOKE_PROFILE)
+    trainer = build_trainer(params, "unused")
+    assert any(isinstance(c, ReportSteps) for c in trainer.callbacks)
+    slot = [0]
+    monkeypatch.setattr(progress, "_step_slot", (slot, 0))
+    ReportSteps().on_train_batch_end(type("T", (), {"global_step": 42})())
+    assert slot == [42]

@@ -12,6 +12,7 @@ import pytorch_lightning as pl
 import torch
 from torch import Tensor, nn
 
+from attnbench import progress
 from attnbench.config import Params, ReinforceConfig, Schedule, TrainConfig
 from attnbench.data import Batch
 from attnbench.decode import greedy_decode, score
@@ -101,15 +102,24 @@ class Seq2SeqModule(pl.LightningModule):
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
 
+class ReportSteps(pl.Callback):
+    """Hands the step reached to the stage's progress bar (progress.report_step); reads
+    nothing of the model, so it changes no byte."""
+
+    def on_train_batch_end(self, trainer: pl.Trainer, *args) -> None:
+        progress.report_step(trainer.global_step)
+
+
 def build_trainer(params: Params, workdir: str, logger=False, max_steps: int | None = None,
                   progress_bar: bool = False, callbacks: list[pl.Callback] | None = None) -> pl.Trainer:
     """The study's Trainer (train stage, canary, benchmark): deterministic, on runtime.accelerator
     (one device), clipping at train.grad_clip, validation every train.val_every_n_steps when a
-    fit has validation data; `callbacks` (the stopping rule, stopping.py) as given."""
+    fit has validation data; `callbacks` (the stopping rule, stopping.py) as given, and the
+    step reporter of the stage's progress bar."""
     train = params.train
     steps = max_steps or train.max_steps
     return pl.Trainer(
-        callbacks=callbacks or [],
+        callbacks=[*(callbacks or []), ReportSteps()],
         accelerator=params.runtime.accelerator,
         devices=1,
         max_steps=steps,

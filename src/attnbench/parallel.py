@@ -48,9 +48,11 @@ def _die_with_parent() -> None:
         pass
 
 
-def _child(job: Callable[..., Result], args: tuple, conn) -> None:
-    """One job in a forked process: its result, or its exception, goes back through `conn`."""
+def _child(job: Callable[..., Result], args: tuple, conn, steps, index: int) -> None:
+    """One job in a forked process: its result, or its exception, goes back through `conn`;
+    the training step it has reached, into steps[index] (progress.report_step)."""
     _die_with_parent()
+    progress.report_to(steps, index)
     try:
         outcome = ("ok", job(*args))
     except BaseException as exc:  # handed to the stage process, which raises it
@@ -71,7 +73,8 @@ def run_jobs(job: Callable[..., Result], arguments: Sequence[tuple], workers: in
     The first failure is raised here after the running jobs are stopped (SIGTERM: their run
     guards mark their runs KILLED). workers == 1 runs everything in this process (where
     Lightning's own bar shows the steps). With workers, a terminal's stderr shows the jobs
-    done out of the total, the elapsed time and an estimate of the rest (progress.py).
+    done out of the total, the running jobs' steps, the elapsed time and an estimate of the
+    rest (progress.py).
     """
     if workers == 1:
         if first is not None:
@@ -88,17 +91,18 @@ def _run_forked(job: Callable[..., Result], arguments: Sequence[tuple], workers:
     waiting = list(enumerate(arguments))
     running: dict = {}  # result connection -> (job index, process)
     results: list = [None] * len(arguments)
+    steps = context.RawArray("q", len(arguments))  # each job's step so far (one writer a slot)
     bar = progress.Jobs(len(arguments), show=show)  # a terminal's stderr only; changes nothing
     try:
         while waiting or running:
             while waiting and len(running) < workers:
                 index, args = waiting.pop(0)
                 receive, send = context.Pipe(duplex=False)
-                process = context.Process(target=_child, args=(job, args, send))
+                process = context.Process(target=_child, args=(job, args, send, steps, index))
                 process.start()
                 send.close()
                 running[receive] = (index, process)
-            bar.running(len(running))
+            bar.running([steps[index] for index, _ in running.values()])
             ready = multiprocessing.connection.wait(list(running), timeout=bar.tick_s)
             if not ready:  # only with a bar: redraw its clock, keep waiting
                 bar.tick()

@@ -1,10 +1,8 @@
-"""A stage's jobs done out of its total, with the elapsed and estimated remaining time
-(tqdm), on stderr, and only when stderr is a terminal: under CI, DVC or a log file it writes
-nothing. It only counts what the executor collects, so it changes no result, no job order
-and no byte of any output.
-
-It shows jobs, not training steps: the jobs' steps would need the training loop to report
-them, which this module leaves alone.
+"""A stage's jobs done out of its total, the running jobs' training steps, and the elapsed
+and estimated remaining time (tqdm), on stderr, and only when stderr is a terminal: under CI,
+DVC or a log file it writes nothing. It only counts what the executor collects and what the
+jobs report (report_step writes one integer to shared memory), so it changes no result, no
+job order and no byte of any output.
 """
 
 from __future__ import annotations
@@ -15,6 +13,22 @@ from typing import TextIO
 from tqdm import tqdm
 
 TICK_S = 1.0  # how often a waiting executor redraws the bar (elapsed and ETA keep moving)
+
+# In a forked job: (the executor's shared array of steps, this job's index); None elsewhere.
+_step_slot: tuple | None = None
+
+
+def report_to(steps, index: int) -> None:
+    """In a forked job, before it runs: report_step writes into steps[index]."""
+    global _step_slot
+    _step_slot = (steps, index)
+
+
+def report_step(step: int) -> None:
+    """The job's training step so far, for the stage's bar; a no-op outside a forked job."""
+    if _step_slot is not None:
+        steps, index = _step_slot
+        steps[index] = step
 
 
 class _Bar(tqdm):
@@ -53,10 +67,11 @@ class Jobs:
         """`count` more jobs finished."""
         self._bar.update(count)
 
-    def running(self, count: int) -> None:
-        """How many jobs are running now (shown after the counts)."""
+    def running(self, steps: list[int]) -> None:
+        """The training step each running job has reached (shown after the counts)."""
         if self.enabled:
-            self._bar.set_postfix_str(f"{count} running", refresh=False)
+            at = f", at step {', '.join(map(str, steps))}" if any(steps) else ""
+            self._bar.set_postfix_str(f"{len(steps)} running{at}", refresh=False)
 
     def tick(self) -> None:
         """Redraw, so that the elapsed time and the estimate move while no job finishes."""
