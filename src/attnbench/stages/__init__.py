@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import sys
 from collections.abc import Callable, Iterator
 
@@ -12,11 +13,17 @@ from attnbench.errors import AttnbenchError, ConfigError
 
 @contextlib.contextmanager
 def report_errors() -> Iterator[None]:
-    """Known errors print one readable message (`error: ...`) and exit 1."""
+    """Known errors print one readable message (`error: ...`) and exit 1. Under `dvc exp
+    run` (DVC_EXP_NAME set), a params error also says how to undo the value that `-S` wrote
+    into params.yaml, since DVC leaves it there when the run fails."""
     try:
         yield
     except AttnbenchError as exc:
-        for line in str(exc).splitlines():
+        message = str(exc)
+        if isinstance(exc, ConfigError) and os.environ.get("DVC_EXP_NAME"):
+            message += ("; `dvc exp run` left this value in params.yaml: `git checkout params.yaml` "
+                        "restores the committed one")
+        for line in message.splitlines():
             print(f"error: {line}", file=sys.stderr)
         sys.exit(1)
 
