@@ -6,7 +6,7 @@ from __future__ import annotations
 import io
 import sys
 
-from attnbench import parallel, progress
+from attnbench.execution import parallel, progress
 
 
 class Terminal(io.StringIO):

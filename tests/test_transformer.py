@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from attnbench.data import collate
+from attnbench.data.files import collate
 from attnbench.models.transformer import (
     MultiHeadAttention,
     TransformerSeq2Seq,
@@ -14,7 +14,7 @@ from attnbench.models.transformer import (
     sdpa_attention,
     sinusoidal_positions,
 )
-from attnbench.tasks import FIRST_SYMBOL, PAD, SOS, generate_splits, vocab_total
+from attnbench.data.tasks import FIRST_SYMBOL, PAD, SOS, generate_splits, vocab_total
 from conftest import assert_padding_invariant
 
 VOCAB = 6

@@ -25,7 +25,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from attnbench.attention.base import Attention
 from attnbench.attention.mechanism import RECURRENT, Mechanism
 from attnbench.models.outputs import Seq2SeqOutput, StepOutput
-from attnbench.tasks import PAD
+from attnbench.data.tasks import PAD
 
 RNN_CLASSES: dict[str, type[nn.RNNBase]] = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 # One time step of a one-layer RNN module on its own weights (w_ih, w_hh, b_ih, b_hh).

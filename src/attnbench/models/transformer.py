@@ -42,7 +42,7 @@ from attnbench.attention.mechanism import Mechanism, self_attention
 from attnbench.models.outputs import Seq2SeqOutput, StepOutput
 from attnbench.models.positions import PositionScheme, build_positions
 from attnbench.models.positions.sinusoidal import sinusoidal_positions  # noqa: F401 - re-exported
-from attnbench.tasks import PAD, SOS
+from attnbench.data.tasks import PAD, SOS
 
 
 def sdpa_attention(q: Tensor, k: Tensor, v: Tensor, allow: Tensor) -> Tensor:

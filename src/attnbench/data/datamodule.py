@@ -6,8 +6,8 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader
 
-from attnbench.data import collate
-from attnbench.tasks import Example
+from attnbench.data.files import collate
+from attnbench.data.tasks import Example
 
 VAL_BATCH_SIZE = 256
 
