@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml
 	@echo "installing the pinned packages into $(VENV) (a few minutes on a fresh machine; pip's progress follows)"
 	$(BIN)/python -m pip install --progress-bar off --disable-pip-version-check -e '.[test,cluster]' 2>&1 \
 		| grep -v "is ignored: it is neither a file nor a directory" || true
-	$(BIN)/python -c "import attnbench, torch, pytorch_lightning, mlflow, dvc, pytest, rapidfuzz, distributed, psycopg; from attnbench import g2p; g2p.read_lexicon()"
+	$(BIN)/python -c "import attnbench, torch, pytorch_lightning, mlflow, dvc, pytest, rapidfuzz, distributed, psycopg; from attnbench.data import g2p; g2p.read_lexicon()"
 	touch $(STAMP)
 
 # The accuracy study (byte-for-byte reproducible), then the machine-dependent cost curves.
@@ -62,12 +62,12 @@ check-cross-cpu: install
 	tools/emulated-canary.sh Haswell
 
 smoke: install
-	$(BIN)/python -m attnbench.workspace --profile profiles/smoke.yaml
+	$(BIN)/python -m attnbench.execution.workspace --profile profiles/smoke.yaml
 
 # Runs to browse minutes after cloning: the smoke study, recorded into this checkout's own
 # MLflow store under the experiment attnbench-smoke (the study's own stays apart). Then: make ui
 demo: install
-	$(BIN)/python -m attnbench.workspace --profile profiles/smoke.yaml --record-here
+	$(BIN)/python -m attnbench.execution.workspace --profile profiles/smoke.yaml --record-here
 
 bench: install
 	$(BIN)/python -m attnbench.bench
@@ -76,7 +76,7 @@ bench: install
 # MLflow's UI over ./mlflow.db on http://127.0.0.1:$(PORT) (make ui PORT=5001 for another port)
 PORT ?= 5000
 ui: install
-	$(BIN)/python -m attnbench.browse --port $(PORT)
+	$(BIN)/python -m attnbench.tracking.browse --port $(PORT)
 
 clean:
 	rm -rf $(VENV) .pytest_cache dvc_plots

@@ -9,7 +9,7 @@ import pytest
 import torch
 import yaml
 
-from attnbench import numerics
+from attnbench.platform import numerics
 from attnbench.config import Params, parse_params
 
 # One intra-op thread, as the stages use: same numerics everywhere, and no spinning
@@ -54,7 +54,7 @@ def mlflow_store(tmp_path, monkeypatch) -> str:
 
 def assert_padding_invariant(model, batch) -> None:
     """Each sequence alone must get the logits it gets inside the right-padded batch."""
-    from attnbench.tasks import PAD
+    from attnbench.data.tasks import PAD
 
     with torch.no_grad():
         batched = model(batch.src, batch.tgt_in).logits
@@ -74,7 +74,7 @@ def workspaces(tmp_path_factory):
     """Two complete smoke runs of the real `dvc repro`, in throwaway copies of the repository
     at different paths, side by side: (serial, parallel) workspace paths (runtime.workers
     1 and 2)."""
-    from attnbench.workspace import make_workspace, start_repro, stop_group
+    from attnbench.execution.workspace import make_workspace, start_repro, stop_group
 
     root = tmp_path_factory.mktemp("pipeline")
     paths = [root / "one" / "repo", root / "two" / "nested" / "attnbench"]

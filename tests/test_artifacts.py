@@ -1,8 +1,8 @@
 import pytest
 import torch
 
-from attnbench.artifacts import load_weights, save_weights, write_json
 from attnbench.errors import DataFileError
+from attnbench.tracking.artifacts import load_weights, save_weights, write_json
 
 
 def test_weights_bytes_do_not_depend_on_the_path(tmp_path):
@@ -56,7 +56,7 @@ def test_json_is_sorted_and_rounded(tmp_path):
 def test_a_failed_write_leaves_the_previous_file_and_no_temporary(tmp_path):
     import pytest
 
-    from attnbench.artifacts import prune, replacing, write_json
+    from attnbench.tracking.artifacts import prune, replacing, write_json
 
     path = tmp_path / "out" / "a.json"
     write_json(path, {"x": 1})

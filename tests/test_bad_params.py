@@ -13,7 +13,7 @@ import time
 import pytest
 import yaml
 
-from attnbench.workspace import dvc
+from attnbench.execution.workspace import dvc
 from conftest import fingerprint
 
 def setting(path: str, value):

@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from attnbench.bench.windowed import pinned_model
-from attnbench.cost import exact_length_batch
-from attnbench.objective import train_step
+from attnbench.cost.curves import exact_length_batch
+from attnbench.training.objective import train_step
 
 
 @pytest.mark.parametrize("name", ["local_p", "transformer_local"])

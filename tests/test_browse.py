@@ -6,8 +6,8 @@ import socket
 import subprocess
 import sys
 
-from attnbench import tracking
-from attnbench.browse import RUNS_VIEW_METRIC, SHARED_VIEW_TAG, experiments, share_views
+from attnbench.tracking import runs as tracking
+from attnbench.tracking.browse import RUNS_VIEW_METRIC, SHARED_VIEW_TAG, experiments, share_views
 
 
 def test_each_experiment_gets_a_runs_table_with_task_variant_and_seed_columns(tmp_path, monkeypatch):
@@ -34,7 +34,7 @@ def test_a_port_in_use_is_one_line_naming_another(tmp_path):
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         port = busy.getsockname()[1]
-        done = subprocess.run([sys.executable, "-m", "attnbench.browse", "--port", str(port)], cwd=tmp_path,
+        done = subprocess.run([sys.executable, "-m", "attnbench.tracking.browse", "--port", str(port)], cwd=tmp_path,
                               capture_output=True, text=True, timeout=120)
     assert done.returncode != 0
     assert done.stderr.strip() == (f"error: port {port} on 127.0.0.1 is in use; choose another: "
@@ -55,7 +55,7 @@ UI_STATE = {"selectedColumns", "columnOrder", "columnWidths", "runsHiddenMode", 
 def test_each_task_gets_a_saved_accuracy_view_grouped_by_variant(tmp_path, monkeypatch):
     from mlflow.tracking import MlflowClient
 
-    from attnbench.browse import experiments, share_accuracy_views
+    from attnbench.tracking.browse import experiments, share_accuracy_views
 
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     monkeypatch.setenv("DVC_ROOT", str(tmp_path))

@@ -12,12 +12,12 @@ import torch
 
 from attnbench import paths
 from attnbench.config import Schedule, load_params, parse_params
-from attnbench.data import SplitFile
-from attnbench.fitting import fit_to_rule
-from attnbench.objective import lr_factor
+from attnbench.data.files import SplitFile
+from attnbench.data.tasks import draw_splits
 from attnbench.report.calibration import choose, summarise
 from attnbench.stages.calibrate import calibration_run
-from attnbench.tasks import draw_splits
+from attnbench.training.fitting import fit_to_rule
+from attnbench.training.objective import lr_factor
 from conftest import REPO
 
 
@@ -55,7 +55,7 @@ class RecordLR(pl.Callback):
 def test_the_trainer_steps_the_familys_schedule_and_a_constant_one_adds_no_scheduler(params, monkeypatch):
     """The learning rate each real optimiser step used is peak * lr_factor(step) over the
     Trainer's max_steps; a constant family runs without a scheduler (its bytes as before)."""
-    import attnbench.fitting as fitting
+    import attnbench.training.fitting as fitting
 
     schedule = Schedule(lr=2e-2, warmup_steps=8, decay="cosine")
     params = params.model_copy(update={"train": params.train.model_copy(

@@ -29,9 +29,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from attnbench import tracking
-from attnbench.local_cluster import free_port, local_cluster
-from attnbench.workspace import make_workspace, pipeline_env
+from attnbench.execution.local_cluster import free_port, local_cluster
+from attnbench.execution.workspace import make_workspace, pipeline_env
+from attnbench.tracking import runs as tracking
 from conftest import REPO, SMOKE_PROFILE
 from test_tracking_server import mlflow_server
 
@@ -251,7 +251,7 @@ def test_a_worker_outside_the_promise_is_refused_by_name(tmp_path, params, capsy
     refused with one line naming it and why; the good one is accepted."""
     from distributed import Client
 
-    from attnbench import cluster as dask_executor
+    from attnbench.execution import cluster as dask_executor
 
     with local_cluster(tmp_path / "dask", workers=1) as cluster:
         cluster.start_worker("outside", MKL_CBWR="AUTO")

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from attnbench.config import load_params
+from attnbench.cost.curves import build_variant, loglog_slope
 from attnbench.report import figures, heatmaps
-from attnbench.cost import build_variant, loglog_slope
 from conftest import REPO, curves_of
 
 
@@ -110,7 +110,7 @@ def test_heatmap_shows_the_weights_and_says_whether_the_output_is_right(tmp_path
 
 
 def test_measure_stops_a_variant_at_its_max_length_and_times_encoders_alone(params):
-    from attnbench.cost import ENCODER, measure, summarise
+    from attnbench.cost.curves import ENCODER, measure, summarise
 
     measured = measure(params, ["lstm", "transformer_local"], [4, 8, 16, 32], batch_size=2, rounds=1,
                        max_length={"lstm": 16}, encoder_only=["transformer_local"])
@@ -127,7 +127,7 @@ def test_measure_stops_a_variant_at_its_max_length_and_times_encoders_alone(para
 
 def test_the_encoder_row_times_backward_through_the_encoder_only(params):
     """The encoder step leaves gradients on the encoder and none on the decoder."""
-    from attnbench.cost import encoder_step_call
+    from attnbench.cost.curves import encoder_step_call
 
     step = encoder_step_call(params, "transformer_local", 8, 2)
     model = next(c.cell_contents for c in step.__closure__ if hasattr(c.cell_contents, "encoder_layers"))

@@ -3,11 +3,11 @@ import hashlib
 import pytest
 import torch
 
-from attnbench.data import collate, read_examples, read_split, write_examples
-from attnbench.datamodule import SeqDataModule
+from attnbench.data.datamodule import SeqDataModule
+from attnbench.data.files import collate, read_examples, read_split, write_examples
+from attnbench.data.tasks import EOS, PAD, SOS, generate_splits, make_example
 from attnbench.errors import DataFileError
 from attnbench.paths import split_file
-from attnbench.tasks import EOS, PAD, SOS, generate_splits, make_example
 
 
 def test_roundtrip(tmp_path):

@@ -1,7 +1,7 @@
 import torch
 
-from attnbench.decode import greedy_decode, score
-from attnbench.tasks import EOS, PAD
+from attnbench.data.tasks import EOS, PAD
+from attnbench.training.decode import greedy_decode, score
 
 T = torch.tensor
 

@@ -12,14 +12,14 @@ import pytest
 import torch
 import yaml
 
-from attnbench import g2p
 from attnbench.config import ModelConfig, RNNVariant, TransformerVariant
-from attnbench.data import collate, read_vocabulary, write_vocabulary
-from attnbench.decode import edit_distances, score
+from attnbench.data import g2p
+from attnbench.data.files import collate, read_vocabulary, write_vocabulary
+from attnbench.data.tasks import EOS, FIRST_SYMBOL, PAD, Example, Vocabulary, synthetic_vocabulary
 from attnbench.errors import DataFileError
 from attnbench.models import build_for_task
 from attnbench.stages.evaluate import accuracy_by_length
-from attnbench.tasks import EOS, FIRST_SYMBOL, PAD, Example, Vocabulary, synthetic_vocabulary
+from attnbench.training.decode import edit_distances, score
 from conftest import assert_padding_invariant, smoke_raw
 
 SMALL = """\
@@ -103,7 +103,7 @@ def test_the_vocabulary_file_round_trips_and_a_corrupt_one_is_named(tmp_path):
 
 
 def test_data_beyond_its_vocabulary_is_named(tmp_path):
-    from attnbench.data import check_ids
+    from attnbench.data.files import check_ids
 
     vocab = Vocabulary(("a", "b"), ("AH", "B", "K"))
     fits = [Example("train", (3, 4), (3, 5, EOS))]

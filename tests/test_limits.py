@@ -3,9 +3,9 @@
 import pytest
 
 from attnbench.config import load_params, parse_params
-from attnbench.cost import build_variant
+from attnbench.cost.curves import build_variant
 from attnbench.errors import ConfigError
-from attnbench.limits import check_fits, parameter_count
+from attnbench.platform.limits import check_fits, parameter_count
 from conftest import REPO, smoke_raw
 
 

@@ -7,12 +7,12 @@ import torch
 from torch.utils.data import DataLoader
 
 from attnbench.config import ModelConfig, RNNVariant, TrainConfig, load_params
-from attnbench.data import collate
-from attnbench.decode import greedy_decode, score
-from attnbench.lit import Seq2SeqModule, reinforce_terms
-from attnbench.objective import token_nll
+from attnbench.data.files import collate
+from attnbench.data.tasks import PAD, generate_splits, vocab_total
 from attnbench.models import build_model
-from attnbench.tasks import PAD, generate_splits, vocab_total
+from attnbench.training.decode import greedy_decode, score
+from attnbench.training.lit import Seq2SeqModule, reinforce_terms
+from attnbench.training.objective import token_nll
 from conftest import REPO
 
 VOCAB = 6
@@ -104,7 +104,7 @@ def test_every_parameter_of_every_variant_gets_a_gradient(name):
     fits the same batch. Here one teacher-forced loss must reach every parameter tensor, the
     attention's included, so that a `.detach()` on the context (or a score left out of the
     graph) leaves some parameter without gradient and fails."""
-    from attnbench.objective import teacher_forced
+    from attnbench.training.objective import teacher_forced
 
     torch.manual_seed(0)
     variant = study_variants()[name]

@@ -3,11 +3,11 @@ import torch
 import torch.nn.functional as F
 
 from attnbench.config import ModelConfig, RNNVariant, TransformerVariant
-from attnbench.data import collate
-from attnbench.decode import greedy_decode, score
+from attnbench.data.files import collate
+from attnbench.data.tasks import PAD, generate_splits, vocab_total
 from attnbench.models import build_model
 from attnbench.models.rnn_seq2seq import module_step, top_hidden
-from attnbench.tasks import PAD, generate_splits, vocab_total
+from attnbench.training.decode import greedy_decode, score
 from conftest import assert_padding_invariant
 
 VOCAB = 6

@@ -7,12 +7,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from attnbench import cost
 from attnbench.bench.fit_loop import hand_fit, lightning_fit, max_weight_diff
 from attnbench.config import load_params
-from attnbench.lit import quiet_lightning
-from attnbench.objective import teacher_forced
-from attnbench.tasks import PAD, generate_splits
+from attnbench.cost import curves as cost
+from attnbench.data.tasks import PAD, generate_splits
+from attnbench.training.lit import quiet_lightning
+from attnbench.training.objective import teacher_forced
 from conftest import REPO
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from attnbench.workspace import dvc, pipeline_env, stop_group
+from attnbench.execution.workspace import dvc, pipeline_env, stop_group
 from conftest import fingerprint
 
 VARIANT = "transformer_local"  # the smoke study's slowest evaluation

@@ -15,7 +15,8 @@ import time
 import pytest
 from mlflow.tracking import MlflowClient
 
-from attnbench import parallel, tracking
+from attnbench.execution import parallel
+from attnbench.tracking import runs as tracking
 from conftest import REPO
 
 
@@ -84,7 +85,8 @@ def test_parallel_writers_leave_every_run_present_and_finished(mlflow_store):
 
 STAGE_LIKE = textwrap.dedent("""
     import functools, sys, time
-    from attnbench import parallel, runtime, tracking
+    from attnbench.execution import parallel, runtime
+    from attnbench.tracking import runs as tracking
 
     def train(index):
         client, experiment_id = tracking.connect("killed")

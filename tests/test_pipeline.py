@@ -18,11 +18,12 @@ import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
-from attnbench import numerics, paths
-from attnbench.artifacts import read_json
+from attnbench import paths
 from attnbench.config import load_params
+from attnbench.execution.workspace import dvc, output_files, pipeline_env, stop_group
+from attnbench.platform import numerics
 from attnbench.report.stats import CSV_COLUMNS
-from attnbench.workspace import dvc, output_files, pipeline_env, stop_group
+from attnbench.tracking.artifacts import read_json
 from conftest import SMOKE_PROFILE
 
 

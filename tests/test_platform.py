@@ -16,8 +16,8 @@ import sys
 
 import pytest
 
-from attnbench import canary, numerics
 from attnbench.config import load_params
+from attnbench.platform import canary, numerics
 from conftest import REPO
 
 GOLDEN_PATH = REPO / canary.GOLDEN
@@ -54,7 +54,7 @@ def test_adam_steps_fused(study):
     even under the pins (measured); every training path must get the fused kernel."""
     import torch
 
-    from attnbench.objective import make_optimizer
+    from attnbench.training.objective import make_optimizer
 
     optimizer = make_optimizer([torch.nn.Parameter(torch.zeros(3))], study.train)
     assert isinstance(optimizer, torch.optim.Adam) and optimizer.defaults["fused"] is True
@@ -69,14 +69,14 @@ def test_canary_matches_the_golden_md5s(study, golden):
 
 def test_pinned_bytes_do_not_move_with_the_hosts_own_choices(golden):
     """MKL's and oneDNN's ISA restricted to lower levels than this host's best: same bytes."""
-    result = run_module(["attnbench.canary", "--print"],
+    result = run_module(["attnbench.platform.canary", "--print"],
                         MKL_ENABLE_INSTRUCTIONS="SSE4_2", ONEDNN_MAX_CPU_ISA="SSE41")
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == golden["md5"]
 
 
 def test_canary_fails_readably_when_a_pin_is_forced_elsewhere():
-    result = run_module(["attnbench.canary"], ATEN_CPU_CAPABILITY="default")
+    result = run_module(["attnbench.platform.canary"], ATEN_CPU_CAPABILITY="default")
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
     warning = [line for line in lines if "outside the exact-reproduction promise" in line]
@@ -147,7 +147,7 @@ def test_outside_promise_is_said_once_in_one_line(monkeypatch, capsys):
 def test_a_process_building_models_is_pinned_and_silent():
     """A fresh process: `import attnbench` pins MKL and ATen, the models package turns
     oneDNN off, and a platform inside the promise prints nothing."""
-    code = ("import attnbench.models, torch; from attnbench import numerics; "
+    code = ("import attnbench.models, torch; from attnbench.platform import numerics; "
             "torch.mm(torch.ones(2, 2), torch.ones(2, 2)); print(numerics.dispatch_mismatches())")
     result = subprocess.run([sys.executable, "-c", code], env=DISPATCH_FREE_ENV,
                             capture_output=True, text=True)

@@ -10,13 +10,13 @@ import pytest
 import torch
 
 from attnbench.config import POSITION_SCHEMES, ModelConfig, TransformerVariant
-from attnbench.data import collate
+from attnbench.data.files import collate
+from attnbench.data.tasks import EOS, SOS, Example
 from attnbench.models import build_model
 from attnbench.models.positions import build_positions
 from attnbench.models.positions.alibi import alibi_slopes
 from attnbench.models.positions.rotary import Rotary
 from attnbench.models.positions.t5_bias import relative_buckets
-from attnbench.tasks import EOS, SOS, Example
 from conftest import assert_padding_invariant
 
 SCHEMES = list(POSITION_SCHEMES)
@@ -242,7 +242,7 @@ def test_params_refuse_an_encoder_that_cannot_see_order():
 def test_cached_decoding_equals_recomputing_the_prefix(positions):
     """Greedy decoding with the key/value cache gives the logits, weights and tokens of
     rerunning the decoder over the whole prefix at every step."""
-    from attnbench.decode import greedy_decode
+    from attnbench.training.decode import greedy_decode
 
     model, batch = transformer(positions, seed=3), mixed_batch()
     with torch.no_grad():

@@ -6,7 +6,7 @@ from __future__ import annotations
 import io
 import sys
 
-from attnbench import parallel, progress
+from attnbench.execution import parallel, progress
 
 
 class Terminal(io.StringIO):
@@ -80,7 +80,7 @@ def test_the_bar_shows_the_steps_the_running_jobs_report(monkeypatch):
 def test_a_fit_reports_its_steps_to_the_bar(monkeypatch):
     """The Trainer every fit uses hands its step to the bar's shared slot."""
     from attnbench.config import load_params
-    from attnbench.lit import ReportSteps, build_trainer
+    from attnbench.training.lit import ReportSteps, build_trainer
     from conftest import SMOKE_PROFILE
 
     params = load_params(SMOKE_PROFILE)

@@ -108,7 +108,7 @@ def test_the_closure_follows_function_level_imports():
 def test_no_stage_imports_a_command_line_module(module):
     """Stages import libraries only: the benchmark and the canary are entry points."""
     closure = source_closure(module)
-    assert not [p for p in closure if p.startswith(("src/attnbench/bench/", "src/attnbench/canary.py",
-                                                   "src/attnbench/workspace"))]
+    assert not [p for p in closure if p.startswith(("src/attnbench/bench/", "src/attnbench/platform/canary.py",
+                                                   "src/attnbench/execution/workspace"))]
     assert [p for p in closure if p.startswith("src/attnbench/stages/") and not
             p.endswith("__init__.py")] == [module_file(module).relative_to(REPO).as_posix()]

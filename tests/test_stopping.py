@@ -8,12 +8,12 @@ import pytest
 import torch
 from torch import nn
 
-from attnbench import stopping
 from attnbench.config import StopRule
-from attnbench.fitting import fit_to_rule
-from attnbench.lit import quiet_lightning
-from attnbench.tasks import draw_splits
-from attnbench.stopping import STOPPED_AT_CAP, STOPPED_AT_TARGET, STOPPED_ON_PLATEAU, ValidationRecord
+from attnbench.data.tasks import draw_splits
+from attnbench.training import stopping
+from attnbench.training.fitting import fit_to_rule
+from attnbench.training.lit import quiet_lightning
+from attnbench.training.stopping import STOPPED_AT_CAP, STOPPED_AT_TARGET, STOPPED_ON_PLATEAU, ValidationRecord
 
 
 class ScriptedValidation(pl.LightningModule):

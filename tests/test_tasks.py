@@ -2,7 +2,7 @@ from collections import Counter
 
 import pytest
 
-from attnbench.tasks import EOS, FIRST_SYMBOL, TASKS, generate_splits, make_example
+from attnbench.data.tasks import EOS, FIRST_SYMBOL, TASKS, generate_splits, make_example
 
 SETTINGS = dict(vocab_size=6, train_lengths=(3, 6), test_max_length=9, n_train=300, n_val=40,
                 n_test_per_length=10, seed=7)

@@ -3,8 +3,9 @@ from pathlib import Path
 
 import pytest
 
-from attnbench import runtime, tracking
 from attnbench.errors import TrackingError
+from attnbench.execution import runtime
+from attnbench.tracking import runs as tracking
 
 
 def test_store_defaults_to_sqlite_at_the_project_root(monkeypatch, tmp_path):
@@ -131,7 +132,7 @@ def test_demo_runs_carry_the_users_checkout_commit_not_the_copys(tmp_path, monke
     user's checkout (git rev-parse HEAD there) and what differed from it."""
     import subprocess
 
-    from attnbench.workspace import GIT_IDENTITY, checkout_git_environment
+    from attnbench.execution.workspace import GIT_IDENTITY, checkout_git_environment
 
     user = tmp_path / "user"
     user.mkdir()

@@ -16,7 +16,7 @@ import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
-from attnbench import tracking
+from attnbench.tracking import runs as tracking
 from test_train import write_data
 
 START_BOUND_S = 300  # bounds only a hang exceeds, not speed targets

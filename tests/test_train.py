@@ -11,9 +11,9 @@ import yaml
 from mlflow.tracking import MlflowClient
 
 from attnbench.config import parse_params
-from attnbench.data import write_examples, write_vocabulary
+from attnbench.data.files import write_examples, write_vocabulary
+from attnbench.data.tasks import draw_splits
 from attnbench.paths import split_file, weights_file
-from attnbench.tasks import draw_splits
 
 
 def run_train(workdir, raw, env_uri):

@@ -4,12 +4,12 @@ import pytest
 import torch
 from torch import nn
 
-from attnbench.data import collate
 from attnbench.attention.dot_product import naive_attention, sdpa_attention
 from attnbench.attention.masks import causal_allow_mask, encoder_allow_mask
+from attnbench.data.files import collate
+from attnbench.data.tasks import FIRST_SYMBOL, PAD, SOS, generate_splits, vocab_total
 from attnbench.models.positions.sinusoidal import sinusoidal_positions
 from attnbench.models.transformer import MultiHeadAttention, TransformerSeq2Seq
-from attnbench.tasks import FIRST_SYMBOL, PAD, SOS, generate_splits, vocab_total
 from conftest import assert_padding_invariant
 
 VOCAB = 6

@@ -15,5 +15,5 @@ if ! command -v qemu-x86_64 >/dev/null; then
 fi
 echo "platform canary under qemu-x86_64 -cpu $cpu (emulated, so slow: about 20 s a variant) ..." >&2
 # qemu's TCG lacks some of the model's features and says so on every start: not our message
-qemu-x86_64 -cpu "$cpu" .venv/bin/python -m attnbench.canary "$@" \
+qemu-x86_64 -cpu "$cpu" .venv/bin/python -m attnbench.platform.canary "$@" \
   2> >(grep -v "TCG doesn't support requested feature" >&2)

@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 task=${1:-copy}; out=${2:-docs}; port=5055
 command -v chromium >/dev/null || { echo "error: chromium is not installed (apt-get install chromium)" >&2; exit 2; }
 log=$(mktemp); profile=$(mktemp -d)
-.venv/bin/python -m attnbench.browse --port "$port" > "$log" 2>&1 &
+.venv/bin/python -m attnbench.tracking.browse --port "$port" > "$log" 2>&1 &
 ui=$!
 trap 'kill $ui 2>/dev/null; wait $ui 2>/dev/null; rm -rf "$log" "$profile"' EXIT
 for _ in $(seq 1 300); do grep -q "^Runs tables" "$log" && break; sleep 1; done

@@ -6,8 +6,8 @@ Importing the package, before anything else in the process can load torch, MLflo
   the same bytes, and says once if this platform is outside that promise (numerics).
 """
 
-from attnbench.numerics import pin_environment, warn_if_outside_promise
-from attnbench.runtime import offline_defaults
+from attnbench.platform.numerics import pin_environment, warn_if_outside_promise
+from attnbench.execution.runtime import offline_defaults
 
 offline_defaults()
 pin_environment()

@@ -25,8 +25,8 @@ from pydantic import (
 
 from attnbench.attention.kinds import AFTER_STEP, KINDS
 from attnbench.attention.mechanism import HARD, LOCAL, RECURRENT, Mechanism, self_attention
+from attnbench.data.tasks import KNOWN_TASKS
 from attnbench.errors import ConfigError
-from attnbench.tasks import KNOWN_TASKS
 
 NO_ATTENTION = "none"
 YAML_EXPONENT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")

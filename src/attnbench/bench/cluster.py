@@ -17,9 +17,9 @@ from pathlib import Path
 import yaml
 
 from attnbench.bench.table import Report, times
-from attnbench.local_cluster import local_cluster
-from attnbench.timing import compare, ratio
-from attnbench.workspace import make_workspace, pipeline_env
+from attnbench.cost.timing import compare, ratio
+from attnbench.execution.local_cluster import local_cluster
+from attnbench.execution.workspace import make_workspace, pipeline_env
 
 SMOKE = Path("profiles/smoke.yaml")
 WORKERS = 2

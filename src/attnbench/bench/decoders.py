@@ -15,10 +15,10 @@ from collections.abc import Sequence
 
 from attnbench.bench.table import Report, ms, times, verdict
 from attnbench.config import Params
-from attnbench.cost import build_variant, exact_length_batch
+from attnbench.cost.curves import build_variant, exact_length_batch
+from attnbench.cost.timing import compare, ratio
 from attnbench.models.rnn_seq2seq import module_step
-from attnbench.objective import make_optimizer, train_step
-from attnbench.timing import compare, ratio
+from attnbench.training.objective import make_optimizer, train_step
 
 TARGET = 2.0  # issue 9: the step-wise decoders at least 2x faster per training step
 

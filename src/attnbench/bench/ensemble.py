@@ -22,10 +22,10 @@ from torch.func import functional_call, grad, stack_module_state, vmap
 
 from attnbench.bench.table import Report, ms, times
 from attnbench.config import Params
-from attnbench.cost import build_variant, exact_length_batch
-from attnbench.objective import teacher_forced
-from attnbench.tasks import PAD
-from attnbench.timing import compare, ratio
+from attnbench.cost.curves import build_variant, exact_length_batch
+from attnbench.cost.timing import compare, ratio
+from attnbench.data.tasks import PAD
+from attnbench.training.objective import teacher_forced
 
 
 def _ensemble_gradients(models, batches):

@@ -13,12 +13,12 @@ from torch import nn
 
 from attnbench.bench.table import Report, ms, times, verdict
 from attnbench.config import Params
-from attnbench.cost import build_variant
-from attnbench.datamodule import train_loader
-from attnbench.lit import Seq2SeqModule, build_trainer, quiet_lightning
-from attnbench.objective import make_optimizer, train_step
-from attnbench.tasks import Example, generate_splits
-from attnbench.timing import compare, ratio
+from attnbench.cost.curves import build_variant
+from attnbench.cost.timing import compare, ratio
+from attnbench.data.datamodule import train_loader
+from attnbench.data.tasks import Example, generate_splits
+from attnbench.training.lit import Seq2SeqModule, build_trainer, quiet_lightning
+from attnbench.training.objective import make_optimizer, train_step
 
 
 @contextlib.contextmanager

@@ -10,9 +10,9 @@ import torch
 
 from attnbench.bench.table import Report, ms, times
 from attnbench.config import Params
-from attnbench.cost import build_variant, exact_length_batch
-from attnbench.tasks import SOS
-from attnbench.timing import compare, ratio
+from attnbench.cost.curves import build_variant, exact_length_batch
+from attnbench.cost.timing import compare, ratio
+from attnbench.data.tasks import SOS
 
 
 @torch.no_grad()

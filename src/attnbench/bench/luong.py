@@ -9,9 +9,9 @@ import torch
 from attnbench.bench import LONG
 from attnbench.bench.table import Report, ms, times, verdict
 from attnbench.config import Params
-from attnbench.cost import build_variant, exact_length_batch
-from attnbench.objective import scored, teacher_forced
-from attnbench.timing import compare, ratio
+from attnbench.cost.curves import build_variant, exact_length_batch
+from attnbench.cost.timing import compare, ratio
+from attnbench.training.objective import scored, teacher_forced
 
 LUONG_TARGETS = {16: 3.0, 64: 8.0}  # source length -> required speedup of the batched path
 

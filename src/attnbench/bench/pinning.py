@@ -18,8 +18,8 @@ import time
 import warnings
 from collections.abc import Sequence
 
-from attnbench import numerics
 from attnbench.bench.table import Report, ms, times
+from attnbench.platform import numerics
 
 # The empty value makes each library choose for itself, as if unset (MKL: CNR off; ATen:
 # the host's best capability), while telling `import attnbench` not to pin it.
@@ -70,7 +70,7 @@ def serve(params_path: str, onednn: bool) -> None:
     import torch
 
     from attnbench.config import load_params
-    from attnbench.cost import step_call
+    from attnbench.cost.curves import step_call
 
     torch.set_num_threads(1)
     torch.backends.mkldnn.enabled = onednn  # True undoes numerics.configure_torch

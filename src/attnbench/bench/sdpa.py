@@ -9,7 +9,7 @@ from torch import Tensor
 
 from attnbench.bench import LONG
 from attnbench.bench.table import Report, ms, times, verdict
-from attnbench.timing import compare, peak_memory_bytes, ratio
+from attnbench.cost.timing import compare, peak_memory_bytes, ratio
 
 def attention_section(lengths: Sequence[int], rounds: int, min_round_s: float, batch: int = 4,
                       heads: int = 4, head_dim: int = 16, target: float = 2.0) -> Report:

@@ -20,10 +20,10 @@ from pathlib import Path
 
 import yaml
 
-from attnbench import parallel
 from attnbench.bench.table import Report, times, verdict
-from attnbench.timing import compare, ratio
-from attnbench.workspace import make_workspace, pipeline_env
+from attnbench.cost.timing import compare, ratio
+from attnbench.execution import parallel
+from attnbench.execution.workspace import make_workspace, pipeline_env
 
 STAGE_MODULES = ("prepare", "train", "evaluate", "report")
 REPRO_LOG = Path(".dvc/tmp/attnbench-repro.log")  # the Makefile's REPRO_LOG

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from attnbench import cost
 from attnbench.bench import LONG
 from attnbench.bench.table import Report, ms, times
 from attnbench.config import Params
+from attnbench.cost import curves as cost
 
 
 def throughput_section(params: Params, lengths: Sequence[int], batch_size: int, rounds: int,

@@ -15,9 +15,9 @@ from collections.abc import Sequence
 from attnbench.attention.window import WINDOWED_FROM
 from attnbench.bench.table import Report, ms, times
 from attnbench.config import Params
-from attnbench.cost import build_variant, exact_length_batch
-from attnbench.objective import make_optimizer, train_step
-from attnbench.timing import compare, ratio
+from attnbench.cost.curves import build_variant, exact_length_batch
+from attnbench.cost.timing import compare, ratio
+from attnbench.training.objective import make_optimizer, train_step
 
 
 def pinned_model(params: Params, name: str, windowed: bool):

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from torch import nn
 
-from attnbench import numerics
+from attnbench.platform import numerics
 from attnbench.attention.registry import build_attention
 from attnbench.config import NO_ATTENTION, ModelConfig, RNNVariant, TransformerVariant
 from attnbench.models.rnn_seq2seq import RNNSeq2Seq
-from attnbench.tasks import Vocabulary
+from attnbench.data.tasks import Vocabulary
 
 numerics.configure_torch()
 

@@ -26,7 +26,7 @@ from attnbench.attention.base import Attention
 from attnbench.attention.kinds import Placement
 from attnbench.attention.mechanism import RECURRENT, Mechanism
 from attnbench.models.outputs import Seq2SeqOutput, StepOutput
-from attnbench.tasks import PAD
+from attnbench.data.tasks import PAD
 
 RNN_CLASSES: dict[str, type[nn.RNNBase]] = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 # One time step of a one-layer RNN module on its own weights (w_ih, w_hh, b_ih, b_hh).

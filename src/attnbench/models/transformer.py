@@ -42,7 +42,7 @@ from attnbench.attention.mechanism import Mechanism, self_attention
 from attnbench.attention.window import takes_window_path
 from attnbench.models.outputs import Seq2SeqOutput, StepOutput
 from attnbench.models.positions import PositionScheme, build_positions
-from attnbench.tasks import PAD, SOS
+from attnbench.data.tasks import PAD, SOS
 
 
 @dataclass

@@ -11,9 +11,9 @@ import math
 from dataclasses import dataclass
 
 from attnbench.config import Params
+from attnbench.data.tasks import G2P
 from attnbench.report.significance import Judge
 from attnbench.report.stats import Curve, Interval, mean_interval
-from attnbench.tasks import G2P
 
 Curves = dict[tuple[str, str], Curve]
 

@@ -14,7 +14,7 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
 
-from attnbench.artifacts import replacing  # noqa: E402
+from attnbench.tracking.artifacts import replacing  # noqa: E402
 
 PNG_METADATA = {"Software": None}  # no version string: same bytes across patch releases
 DPI = 100

@@ -11,7 +11,7 @@ from attnbench.report.g2p import g2p_section
 from attnbench.report import resampling
 from attnbench.report.significance import ALPHA, APART, AT_CEILING, CEILING, NO_DIFFERENCE, Judge
 from attnbench.report.stats import Curve, fmt, mean_interval
-from attnbench.tasks import G2P
+from attnbench.data.tasks import G2P
 
 Curves = dict[tuple[str, str], Curve]
 

@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 
 from attnbench.config import load_params
-from attnbench.limits import check_fits
+from attnbench.platform.limits import check_fits
 from attnbench.stages import check_in_study, report_errors
 
 STAGES = ("validate", "prepare", "train", "evaluate", "report", "cost", "calibrate")

@@ -14,16 +14,17 @@ from __future__ import annotations
 import argparse
 import time
 
-from attnbench import parallel, paths, runtime
-from attnbench.artifacts import write_json
+from attnbench import paths
 from attnbench.config import Params, load_params
-from attnbench.data import SplitFile, check_ids, read_split, read_vocabulary
+from attnbench.data.files import SplitFile, check_ids, read_split, read_vocabulary
+from attnbench.data.tasks import Vocabulary
 from attnbench.errors import ConfigError, TrainingDiverged
-from attnbench.fitting import fit_to_rule
-from attnbench.lit import quiet_lightning
+from attnbench.execution import parallel, runtime
 from attnbench.report import calibration as page
 from attnbench.stages import base_parser, stage_entry
-from attnbench.tasks import Vocabulary
+from attnbench.tracking.artifacts import write_json
+from attnbench.training.fitting import fit_to_rule
+from attnbench.training.lit import quiet_lightning
 
 
 def with_schedule(params: Params, family: str, candidate: str) -> Params:

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import argparse
 
-from attnbench import cost, paths, runtime
-from attnbench.artifacts import write_json
+from attnbench import paths
 from attnbench.config import load_params
+from attnbench.cost import curves as cost
+from attnbench.execution import runtime
 from attnbench.report import cost as cost_page
 from attnbench.stages import base_parser, stage_entry
+from attnbench.tracking.artifacts import write_json
 
 
 def main(args: argparse.Namespace) -> None:

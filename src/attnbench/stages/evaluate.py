@@ -18,14 +18,16 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from attnbench import executor, paths, runtime, tracking
-from attnbench.artifacts import check_writable, load_weights_bytes, prune, read_weights, write_json
+from attnbench import paths
 from attnbench.config import Params, load_params
-from attnbench.data import check_ids, collate, read_examples, read_vocabulary
-from attnbench.decode import greedy_decode, score
+from attnbench.data.files import check_ids, collate, read_examples, read_vocabulary
+from attnbench.data.tasks import Example, Vocabulary
+from attnbench.execution import executor, runtime
 from attnbench.models import build_for_task
 from attnbench.stages import base_parser, check_in_study, stage_entry
-from attnbench.tasks import Example, Vocabulary
+from attnbench.tracking import runs as tracking
+from attnbench.tracking.artifacts import check_writable, load_weights_bytes, prune, read_weights, write_json
+from attnbench.training.decode import greedy_decode, score
 
 
 def accuracy_by_length(model: nn.Module, examples: list[Example]) -> list[dict]:

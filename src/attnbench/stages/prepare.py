@@ -11,9 +11,9 @@ import argparse
 
 from attnbench import paths
 from attnbench.config import load_params
-from attnbench.data import write_examples, write_vocabulary
+from attnbench.data.files import write_examples, write_vocabulary
+from attnbench.data.tasks import draw_splits
 from attnbench.stages import base_parser, check_in_study, stage_entry
-from attnbench.tasks import draw_splits
 
 
 def main(args: argparse.Namespace) -> None:

@@ -7,14 +7,15 @@ import argparse
 import csv
 from pathlib import Path
 
-from attnbench import paths, tracking
-from attnbench.artifacts import check_writable, read_json, replacing, write_json
+from attnbench import paths
 from attnbench.config import Params, TransformerVariant, load_params
+from attnbench.data.tasks import G2P
 from attnbench.report import figures, heatmaps, markdown
 from attnbench.report.g2p import length_shares
 from attnbench.report.stats import CSV_COLUMNS, OUTCOME_COLUMNS, Curve, curves_from_rows
-from attnbench.tasks import G2P
 from attnbench.stages import base_parser, stage_entry
+from attnbench.tracking import runs as tracking
+from attnbench.tracking.artifacts import check_writable, read_json, replacing, write_json
 
 # each test sequence's exact match per seed and length (here, not in paths.py: every stage
 # depends on paths.py, so a new path there would retrain the study)
@@ -61,7 +62,7 @@ def g2p_length_weights(params: Params) -> dict[int, float] | None:
     """The g2p test dictionary's share of each test length (None without the g2p task)."""
     if G2P not in params.study.tasks:
         return None
-    from attnbench import g2p
+    from attnbench.data import g2p
 
     data = params.for_task(G2P).data
     return length_shares(g2p.read_lexicon(), list(range(data.train_lengths.min, data.test_max_length + 1)))

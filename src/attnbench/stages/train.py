@@ -13,14 +13,16 @@ import tempfile
 import time
 from pathlib import Path
 
-from attnbench import executor, paths, runtime, tracking
-from attnbench.artifacts import check_writable, md5_bytes, weights_bytes, write_json, write_weights
+from attnbench import paths
 from attnbench.config import Params, load_params
-from attnbench.data import SplitFile, check_ids, read_split, read_vocabulary
-from attnbench.fitting import fit_to_rule
-from attnbench.lit import quiet_lightning
+from attnbench.data.files import SplitFile, check_ids, read_split, read_vocabulary
+from attnbench.data.tasks import Vocabulary
+from attnbench.execution import executor, runtime
 from attnbench.stages import base_parser, check_in_study, stage_entry
-from attnbench.tasks import Vocabulary
+from attnbench.tracking import runs as tracking
+from attnbench.tracking.artifacts import check_writable, md5_bytes, weights_bytes, write_json, write_weights
+from attnbench.training.fitting import fit_to_rule
+from attnbench.training.lit import quiet_lightning
 
 
 def train_seed(params: Params, task: str, variant: str, seed: int,

@@ -66,7 +66,7 @@ def check_accelerator(accelerator: str) -> None:
 def check_data(params) -> None:
     """Every task's splits can be drawn at the configured sizes (prepare's own generation,
     dry: milliseconds for the synthetic tasks, about a second for g2p)."""
-    from attnbench.tasks import draw_splits
+    from attnbench.data.tasks import draw_splits
 
     for task in params.study.tasks:
         draw_splits(task, params.for_task(task).data)

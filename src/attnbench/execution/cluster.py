@@ -27,10 +27,12 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import attnbench
-from attnbench import canary_weights as canary
-from attnbench import numerics, progress, runtime, tracking
 from attnbench.config import Params
 from attnbench.errors import ClusterError
+from attnbench.execution import progress, runtime
+from attnbench.platform import canary_weights as canary
+from attnbench.platform import numerics
+from attnbench.tracking import runs as tracking
 
 CONNECT_TIMEOUT_S = 10  # a scheduler that does not answer within this fails the stage
 WORKERS_TIMEOUT_S = 60  # how long a reachable scheduler may take to have a first worker
@@ -66,7 +68,7 @@ def canary_md5(params: Params, variant: str) -> str:
     if key not in _canary_md5:
         import torch
 
-        from attnbench.lit import quiet_lightning
+        from attnbench.training.lit import quiet_lightning
 
         torch.set_num_threads(params.runtime.threads)
         with quiet_lightning():

@@ -17,8 +17,8 @@ import shutil
 from pathlib import Path
 
 from attnbench.config import Params, TransformerVariant
+from attnbench.data.tasks import vocab_total
 from attnbench.errors import ConfigError
-from attnbench.tasks import vocab_total
 
 BYTES_PER_TRAINED_PARAMETER = 16  # float32 weight, gradient, Adam's exp_avg and exp_avg_sq
 PEAK_FLOPS_PER_CORE = 1e11  # above any x86-64 core's float32 peak at one thread (AVX2 FMA)

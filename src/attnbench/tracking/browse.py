@@ -33,7 +33,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from attnbench.runtime import OFFLINE_ENV
+from attnbench.execution.runtime import OFFLINE_ENV
 
 
 SHARED_VIEW_TAG = "mlflow.sharedViewState."  # + key: the UI's saved page states
@@ -94,7 +94,7 @@ def accuracy_view(task: str) -> dict:
 def share_accuracy_views(client, found: list[tuple[str, str]], base: str) -> list[str]:
     """Save one accuracy view per task of every experiment `found` (experiment tags);
     'experiment, task: address' for each."""
-    from attnbench import tracking
+    from attnbench.tracking import runs as tracking
 
     links = []
     for eid, name in found:
@@ -137,7 +137,7 @@ def share_views(store: Path, base: str) -> tuple[list[str], list[str]]:
     found = experiments(store)
     if not found:
         return [], []
-    from attnbench import tracking  # MLflow, telemetry off: seconds, only once there is a store
+    from attnbench.tracking import runs as tracking  # MLflow, telemetry off: seconds, only once there is a store
 
     client = tracking.MlflowClient(tracking_uri=f"sqlite:///{store}")
     tables = []

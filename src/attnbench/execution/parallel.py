@@ -22,7 +22,7 @@ import traceback
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
-from attnbench import progress
+from attnbench.execution import progress
 
 Result = TypeVar("Result")
 

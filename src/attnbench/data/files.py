@@ -14,9 +14,9 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from attnbench.artifacts import md5_bytes
+from attnbench.data.tasks import EOS, PAD, SOS, Example, Vocabulary
 from attnbench.errors import DataFileError
-from attnbench.tasks import EOS, PAD, SOS, Example, Vocabulary
+from attnbench.tracking.artifacts import md5_bytes
 
 HEADER = "split\tsource\ttarget"
 VOCABULARY = "vocab.json"

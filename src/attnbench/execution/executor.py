@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
-from attnbench import parallel
 from attnbench.config import Params
+from attnbench.execution import parallel
 
 Result = TypeVar("Result")
 
@@ -22,7 +22,7 @@ def run_jobs(job: Callable[..., Result], arguments: Sequence[tuple], params: Par
     `first` runs once before them. `variant` names the kernels a dask worker must prove it
     computes exactly (cluster.accepted_workers)."""
     if params.runtime.executor == "dask":
-        from attnbench import cluster
+        from attnbench.execution import cluster
 
         return cluster.run_jobs(job, arguments, params, variant, first)
     return parallel.run_jobs(job, arguments, parallel.worker_count(params.runtime.workers, len(arguments)),

@@ -181,7 +181,7 @@ def draw_splits(task: str, data) -> tuple[dict[str, list[Example]], Vocabulary]:
                  seed=data.seed)
     try:
         if task == G2P:
-            from attnbench import g2p
+            from attnbench.data import g2p
 
             return g2p.generate_splits(lengths, data.test_max_length, **sizes)
         splits = generate_splits(task, vocab_size=data.vocab_size, train_lengths=lengths,

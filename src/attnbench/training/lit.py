@@ -12,13 +12,13 @@ import pytorch_lightning as pl
 import torch
 from torch import Tensor, nn
 
-from attnbench import progress
 from attnbench.config import Params, ReinforceConfig, Schedule, TrainConfig
-from attnbench.data import Batch
-from attnbench.decode import greedy_decode, score
+from attnbench.data.files import Batch
 from attnbench.errors import TrainingDiverged
+from attnbench.execution import progress
 from attnbench.models.outputs import Seq2SeqOutput
-from attnbench.objective import lr_factor, make_optimizer, teacher_forced, token_accuracy
+from attnbench.training.decode import greedy_decode, score
+from attnbench.training.objective import lr_factor, make_optimizer, teacher_forced, token_accuracy
 
 
 def reinforce_terms(out: Seq2SeqOutput, nll: Tensor, real: Tensor, baseline: Tensor) -> tuple[Tensor, Tensor, Tensor]:

@@ -5,9 +5,9 @@ the study's own training path (Seq2SeqModule in the train stage's Lightning Trai
 compares the md5 of each variant's weights with golden values made on the machine that ran
 the committed study. Equal md5s mean this machine's kernels compute the same floats.
 
-    python -m attnbench.canary                    # compare with tests/golden/canary.json
-    python -m attnbench.canary --write            # record this machine's md5s as golden
-    python -m attnbench.canary --matrix           # the proof: vary what the host would choose
+    python -m attnbench.platform.canary           # compare with tests/golden/canary.json
+    python -m attnbench.platform.canary --write   # record this machine's md5s as golden
+    python -m attnbench.platform.canary --matrix  # the proof: vary what the host would choose
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from attnbench import numerics
-from attnbench.canary_weights import (  # noqa: F401 - the canary's names, re-exported
+from attnbench.platform import numerics
+from attnbench.platform.canary_weights import (  # noqa: F401 - the canary's names, re-exported
     GOLDEN, SEED, SOURCE_LENGTHS, STEPS, TASK, canary_batch, fingerprint, mismatch, platform_line,
     run_canary, train_variant)
 from attnbench.config import load_params
@@ -53,7 +53,7 @@ SHOWN_ONLY = {  # shown, not judged: whether the study's ops differ here at all
 
 def run_in_subprocess(extra_env: dict[str, str], params_path: str) -> dict[str, str]:
     """The canary's md5s in a fresh process whose only dispatch variables are `extra_env`."""
-    out = subprocess.run([sys.executable, "-m", "attnbench.canary", "--params", params_path, "--print"],
+    out = subprocess.run([sys.executable, "-m", "attnbench.platform.canary", "--params", params_path, "--print"],
                          env=numerics.child_environment(**extra_env), capture_output=True, text=True,
                          check=True)
     return json.loads(out.stdout)

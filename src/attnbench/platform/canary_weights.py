@@ -11,8 +11,8 @@ import random
 import tempfile
 from pathlib import Path
 
-from attnbench import numerics
 from attnbench.config import Params
+from attnbench.platform import numerics
 
 STEPS = 30
 SEED = 0
@@ -35,7 +35,7 @@ def fingerprint(params: Params) -> str:
 
 
 def canary_batch(vocab_size: int) -> list:
-    from attnbench.tasks import FIRST_SYMBOL, make_example
+    from attnbench.data.tasks import FIRST_SYMBOL, make_example
 
     rng = random.Random(SEED)
     return [
@@ -49,12 +49,12 @@ def train_variant(params: Params, variant: str) -> str:
     """STEPS optimiser steps of one variant on the canary batch; the md5 of its weights."""
     from torch.utils.data import DataLoader
 
-    from attnbench import runtime
-    from attnbench.artifacts import weights_md5
-    from attnbench.data import collate
-    from attnbench.lit import Seq2SeqModule, build_trainer
+    from attnbench.data.files import collate
+    from attnbench.data.tasks import vocab_total
+    from attnbench.execution import runtime
     from attnbench.models import build_model
-    from attnbench.tasks import vocab_total
+    from attnbench.tracking.artifacts import weights_md5
+    from attnbench.training.lit import Seq2SeqModule, build_trainer
 
     examples = canary_batch(params.data.vocab_size)
     runtime.seed_all(SEED)
@@ -72,7 +72,7 @@ def run_canary(params: Params) -> dict[str, str]:
     """{variant: weights md5} for every variant of the study."""
     import torch
 
-    from attnbench.lit import quiet_lightning
+    from attnbench.training.lit import quiet_lightning
 
     torch.set_num_threads(params.runtime.threads)
     with quiet_lightning():
@@ -91,7 +91,7 @@ def mismatch(golden: dict, params: Params, measured: dict[str, str]) -> str | No
     if golden.get("fingerprint") != fingerprint(params):
         return ("platform canary: the golden md5s were made for other model, train or variant "
                 "settings than params.yaml's; restore params.yaml, or rerun `python -m "
-                "attnbench.canary --write` on the machine that made the committed study")
+                "attnbench.platform.canary --write` on the machine that made the committed study")
     expected = golden["md5"]
     differ = sorted(v for v in measured if measured[v] != expected.get(v))
     if not differ:

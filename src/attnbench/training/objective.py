@@ -18,9 +18,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from attnbench.config import Schedule, TrainConfig
-from attnbench.data import Batch
+from attnbench.data.files import Batch
+from attnbench.data.tasks import PAD
 from attnbench.models.outputs import Seq2SeqOutput
-from attnbench.tasks import PAD
 
 
 def token_nll(logits: Tensor, target: Tensor) -> Tensor:

@@ -1,7 +1,7 @@
 """The GPU check: does the study's training path run on CUDA, byte for byte run to run, and
 how long does a training step take there against one CPU thread of the same host?
 
-    python -m attnbench.device_check [--params params.yaml] [--json FILE]
+    python -m attnbench.platform.device_check [--params params.yaml] [--json FILE]
 
 Needs a CUDA device (run it where one is lent; no test depends on it). Three parts:
 1. determinism: every variant's canary (canary.py: 30 Adam steps through the study's
@@ -33,8 +33,9 @@ def canary_md5s(params: Params) -> dict[str, str]:
     """{variant: weights md5 after the canary's steps on the GPU, or 'error: ...'}."""
     import torch
 
-    from attnbench import canary, runtime
-    from attnbench.lit import quiet_lightning
+    from attnbench.execution import runtime
+    from attnbench.platform import canary
+    from attnbench.training.lit import quiet_lightning
 
     runtime.check_gpu()
     torch.set_num_threads(params.runtime.threads)
@@ -49,7 +50,7 @@ def canary_md5s(params: Params) -> dict[str, str]:
 
 
 def md5s_in_subprocess(params_path: str) -> dict[str, str]:
-    out = subprocess.run([sys.executable, "-m", "attnbench.device_check", "--params", params_path,
+    out = subprocess.run([sys.executable, "-m", "attnbench.platform.device_check", "--params", params_path,
                           "--md5s"], capture_output=True, text=True)
     if out.returncode:
         sys.exit(f"device check: the canary process failed: {out.stderr.strip().splitlines()[-1:]}")
@@ -60,8 +61,8 @@ def step_times(params: Params, length: int, batch_size: int) -> dict[str, dict[s
     """{variant: {gpu_ms, cpu_ms}}: median ms per training step, both devices alternated."""
     import torch
 
-    from attnbench.cost import step_call
-    from attnbench.timing import compare
+    from attnbench.cost.curves import step_call
+    from attnbench.cost.timing import compare
 
     torch.set_num_threads(params.runtime.threads)
     cuda, cpu = torch.device("cuda"), torch.device("cpu")
@@ -87,8 +88,9 @@ def main(argv: list[str] | None = None) -> None:
 
     import torch
 
-    from attnbench import canary, runtime
-    from attnbench.cost import loglog_slope, measure
+    from attnbench.cost.curves import loglog_slope, measure
+    from attnbench.execution import runtime
+    from attnbench.platform import canary
 
     runtime.check_gpu()
     card = torch.cuda.get_device_name(0)

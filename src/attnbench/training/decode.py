@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from attnbench.tasks import EOS, PAD, SOS
+from attnbench.data.tasks import EOS, PAD, SOS
 
 
 @dataclass

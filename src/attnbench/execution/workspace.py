@@ -1,7 +1,7 @@
 """Run the real pipeline in a throwaway copy of the repository (used by `make smoke` and
 the end-to-end tests), leaving the working tree untouched.
 
-    python -m attnbench.workspace --profile profiles/smoke.yaml [--keep DIR]
+    python -m attnbench.execution.workspace --profile profiles/smoke.yaml [--keep DIR]
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from attnbench.runtime import OFFLINE_ENV
+from attnbench.execution.runtime import OFFLINE_ENV
 
 GIT_IDENTITY = ["-c", "user.name=attnbench", "-c", "user.email=attnbench@localhost"]
 # Paths of DVC outputs whose bytes must not depend on where or when the pipeline ran.
@@ -120,7 +120,7 @@ def checkout_git_environment(repo: Path, profile: Path) -> dict[str, str]:
     """The user's checkout as the runs' git state (tracking.GIT_ENV): its commit, and what
     differed from it, the profile that replaced params.yaml included; never the commit of
     the throwaway copy, which is gone after the run."""
-    from attnbench import tracking
+    from attnbench.tracking import runs as tracking
 
     state = tracking.git_state(repo)
     changed = [name for name in state[tracking.TAG_GIT_CHANGES].split(",") if name not in ("none", "unknown")]

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from attnbench.workspace import stop_group
+from attnbench.execution.workspace import stop_group
 
 START_BOUND_S = 120  # a bound only a hang exceeds, not a speed target
 

@@ -9,13 +9,14 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from attnbench import runtime, stopping
 from attnbench.config import Params
-from attnbench.datamodule import SeqDataModule
-from attnbench.lit import Seq2SeqModule, build_trainer
+from attnbench.data.datamodule import SeqDataModule
+from attnbench.data.tasks import Example, Vocabulary
+from attnbench.execution import runtime
 from attnbench.models import build_for_task
-from attnbench.stopping import ValidationRecord
-from attnbench.tasks import Example, Vocabulary
+from attnbench.training import stopping
+from attnbench.training.lit import Seq2SeqModule, build_trainer
+from attnbench.training.stopping import ValidationRecord
 
 
 @dataclass

@@ -18,11 +18,11 @@ from torch import nn
 
 from attnbench.attention.mechanism import Mechanism, encoder_self_attention
 from attnbench.config import Params
-from attnbench.data import Batch, collate
+from attnbench.cost.timing import compare, peak_memory_bytes
+from attnbench.data.files import Batch, collate
+from attnbench.data.tasks import FIRST_SYMBOL, make_example, vocab_total
 from attnbench.models import build_model
-from attnbench.objective import make_optimizer, train_step
-from attnbench.tasks import FIRST_SYMBOL, make_example, vocab_total
-from attnbench.timing import compare, peak_memory_bytes
+from attnbench.training.objective import make_optimizer, train_step
 
 CPU = torch.device("cpu")
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytorch_lightning as pl
 from torch.utils.data import DataLoader
 
-from attnbench import runtime
-from attnbench.data import collate
-from attnbench.tasks import Example
+from attnbench.data.files import collate
+from attnbench.data.tasks import Example
+from attnbench.execution import runtime
 
 VAL_BATCH_SIZE = 256
 

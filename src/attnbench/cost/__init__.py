@@ -1,0 +1,1 @@
+"""Cost: the alternating timer and peak memory, step time against length and its slope fit."""

@@ -1,0 +1,1 @@
+"""Platform: pinned CPU numerics, the canary, the GPU check, the machine's room for the study."""

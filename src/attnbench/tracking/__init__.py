@@ -1,0 +1,1 @@
+"""Tracking: MLflow runs and tags, byte-stable output files, the MLflow UI over the store."""
