@@ -57,7 +57,7 @@ check-platform: install
 	$(BIN)/python -m pytest tests/test_platform.py
 
 # The whole canary under an emulated Intel Haswell (qemu-user; another vendor's and ISA's
-# dispatch): about 5 minutes on one core. .ci/run runs a subset of it.
+# dispatch): 5 to 11 minutes on one core. .ci/run runs a subset of it.
 check-cross-cpu: install
 	tools/emulated-canary.sh Haswell
 
