@@ -59,19 +59,36 @@ def test_run_jobs_results_keep_input_order_with_the_bar_on(monkeypatch):
     assert "0/1" not in stream.getvalue()  # `first` gets no bar of its own
 
 
-def report_and_wait(step: int) -> int:
-    """A job that reports a step, then stays running until the bar has had time to show it."""
+def report_and_wait(step: int, seen: str) -> int:
+    """A job that reports a step, then stays running until the bar has been given it (the
+    file `seen` exists), so the test waits on the bar, not on a guess of the machine's speed."""
     import time
+    from pathlib import Path
 
     progress.report_step(step)
-    time.sleep(3 * progress.TICK_S)
+    deadline = time.monotonic() + 120  # a bound only a hang (or a bar never given the step) exceeds
+    while not Path(seen).exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
     return step
 
 
-def test_the_bar_shows_the_steps_the_running_jobs_report(monkeypatch):
+def test_the_bar_shows_the_steps_the_running_jobs_report(monkeypatch, tmp_path):
     stream = Terminal()
     monkeypatch.setattr(sys, "stderr", stream)
-    assert parallel.run_jobs(report_and_wait, [(120,), (345,)], workers=2) == [120, 345]
+    seen = tmp_path / "seen"
+    shown_to_bar = []
+    running = progress.Jobs.running
+
+    def record(bar, steps):  # the executor's call, passed on unchanged
+        running(bar, steps)
+        shown_to_bar.append(list(steps))
+        if sorted(steps) == [120, 345]:
+            seen.touch()
+
+    monkeypatch.setattr(progress.Jobs, "running", record)
+    jobs = [(120, str(seen)), (345, str(seen))]
+    assert parallel.run_jobs(report_and_wait, jobs, workers=2) == [120, 345]
+    assert [120, 345] in shown_to_bar
     shown = stream.getvalue()
     assert "2 running, at step 120, 345" in shown, shown[-400:]
     progress.report_step(7)  # outside a forked job: nothing to write to, and no error
