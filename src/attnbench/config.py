@@ -23,7 +23,7 @@ from pydantic import (
     model_validator,
 )
 
-from attnbench.attention.kinds import AFTER_STEP, KINDS
+from attnbench.attention.kinds import KINDS, Placement
 from attnbench.attention.mechanism import HARD, LOCAL, RECURRENT, Mechanism, self_attention
 from attnbench.data.tasks import KNOWN_TASKS
 from attnbench.errors import ConfigError
@@ -171,7 +171,7 @@ class RNNVariant(Section):
             raise ValueError("window and score apply to local attention only")
         if self.reinforce is not None and self.mechanism is not HARD:
             raise ValueError("reinforce applies to hard attention only")
-        luong = not self.fixed_context and KINDS[self.attention].placement == AFTER_STEP
+        luong = not self.fixed_context and KINDS[self.attention].placement is Placement.AFTER_STEP
         if self.input_feeding and not luong:
             raise ValueError("input_feeding applies to the Luong family (dot, general, concat, local_*)")
         return self

@@ -25,10 +25,11 @@ from attnbench.attention.window import gather_window, window_slots
 
 
 def sdpa_attention(q: Tensor, k: Tensor, v: Tensor, allow: Tensor) -> Tensor:
-    """softmax(q k^T / sqrt(dh), -inf where not allowed) v by the fused kernel.
+    """softmax(q k^T / sqrt(dh) + M) v by the fused kernel, M = -inf where not allowed.
 
-    q (B, H, Tq, dh), k and v (B, H, S, dh); allow bool, broadcastable to (B, H, Tq, S),
-    True = may attend. Returns (B, H, Tq, dh).
+    q (B, H, Tq, dh), k and v (B, H, S, dh); allow broadcastable to (B, H, Tq, S): bool,
+    True = may attend (M = 0 there), or a float M itself (a score bias, -inf where not
+    allowed). Returns (B, H, Tq, dh).
     """
     return F.scaled_dot_product_attention(q, k, v, attn_mask=allow, dropout_p=0.0)  # (B, H, Tq, dh)
 
@@ -58,8 +59,7 @@ def attend(q: Tensor, k: Tensor, v: Tensor, allow: Tensor, bias: Tensor | None =
     if need_weights:
         return naive_attention(q, k, v, allow, bias)  # (B, H, Tq, dh), (B, H, Tq, S)
     if bias is not None:
-        mask = bias.masked_fill(~allow, float("-inf"))  # (B or 1, H, Tq, S)
-        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask), None
+        allow = bias.masked_fill(~allow, float("-inf"))  # (B or 1, H, Tq, S), the float mask
     return sdpa_attention(q, k, v, allow), None  # (B, H, Tq, dh)
 
 

@@ -18,10 +18,6 @@ class Placement(Enum):
     AFTER_STEP = "after_step"  # c_t from h_t, then h~_t = tanh(W_c [c_t; h_t]) (Luong et al. 2015)
 
 
-BEFORE_STEP = Placement.BEFORE_STEP
-AFTER_STEP = Placement.AFTER_STEP
-
-
 @dataclass(frozen=True)
 class Kind:
     mechanism: Mechanism
@@ -29,11 +25,11 @@ class Kind:
 
 
 KINDS: dict[str, Kind] = {
-    "additive": Kind(GLOBAL, BEFORE_STEP),
-    "dot": Kind(GLOBAL, AFTER_STEP),
-    "general": Kind(GLOBAL, AFTER_STEP),
-    "concat": Kind(GLOBAL, AFTER_STEP),
-    "local_m": Kind(LOCAL, AFTER_STEP),
-    "local_p": Kind(LOCAL, AFTER_STEP),
-    "hard": Kind(HARD, BEFORE_STEP),
+    "additive": Kind(GLOBAL, Placement.BEFORE_STEP),
+    "dot": Kind(GLOBAL, Placement.AFTER_STEP),
+    "general": Kind(GLOBAL, Placement.AFTER_STEP),
+    "concat": Kind(GLOBAL, Placement.AFTER_STEP),
+    "local_m": Kind(LOCAL, Placement.AFTER_STEP),
+    "local_p": Kind(LOCAL, Placement.AFTER_STEP),
+    "hard": Kind(HARD, Placement.BEFORE_STEP),
 }
