@@ -100,12 +100,41 @@ def test_extrapolation_section_ranks_variants_and_checks_kazemnejad(raw_params):
     assert "controlled set beyond the training lengths: transformer_nope (none), 0.61 [" in found
     assert "of the 3 pairs they rank, our order agrees on 3" in found
     assert "reversed on 0 and is undecided, no difference detected, on 0." in found
+    assert "ALiBi's mean lies within that interval." in found  # every scheme at 1.00 in distribution
     beyond.update(transformer_causal=0.9)  # absolute positions now best: two pairs reversed
     rows = [{**r, "seq_acc": 1.0 if r["length"] <= 6 else beyond[r["variant"]] + 0.01 * r["seed"]} for r in rows]
     curves = curves_of(rows)
     found = " ".join(decided(curves, lambda judge: scheme_findings(curves, "copy", params, judge)))
     assert "agrees on 1 (alibi over sinusoidal)" not in found  # K. rank alibi over sinusoidal: reversed here
     assert "agrees on 1 (none over alibi), is reversed on 2 (sinusoidal over none, sinusoidal over alibi)" in found
+
+
+def test_the_report_says_whether_alibi_learns_the_task_as_well_as_the_best_scheme(raw_params):
+    """ALiBi 0.90 in distribution against sinusoidal's 1.00 on every seed: the sentence tests the
+    gap and says ALiBi's mean lies below the best's interval, by how much; level with it, within."""
+    from attnbench.report.extrapolation import scheme_findings
+
+    layer = {"arch": "transformer", "layers": 1, "heads": 2, "ff_dim": 32, "encoder": "causal"}
+    raw_params["variants"].update({"transformer_alibi": {**layer, "positions": "alibi"},
+                                   "transformer_causal": layer})
+    raw_params["study"].update(variants=["transformer_alibi", "transformer_causal"], tasks=["copy"])
+    params = parse_params(raw_params)
+
+    def found(alibi_inside: float, causal_inside=lambda seed: 1.0) -> str:
+        rows = [{"task": "copy", "variant": v, "seed": s, "length": n,
+                 "split": "in_distribution" if n <= 6 else "extrapolation", "n": 100,
+                 "seq_acc": (alibi_inside if v == "transformer_alibi" else causal_inside(s)) if n <= 6 else 0.1 * s,
+                 "tok_acc": 1.0, "per": 0.0}
+                for v in ("transformer_alibi", "transformer_causal") for s in (0, 1, 2) for n in range(3, 9)]
+        curves = curves_of(rows)
+        return " ".join(decided(curves, lambda judge: scheme_findings(curves, "copy", params, judge)))
+
+    below = found(0.9)
+    assert ("In distribution, ALiBi (transformer_alibi) 0.900 [" in below
+            and "against the controlled set's best there, transformer_causal (sinusoidal) 1.000 [" in below)
+    assert "-0.10 [" in below and "ALiBi's mean lies 0.0" in below and "below that interval." in below
+    level = found(0.97, lambda seed: (0.95, 0.98, 1.0)[seed])  # sinusoidal's seeds spread 0.95-1.00
+    assert "transformer_causal (sinusoidal) 0.977 [" in level and "ALiBi's mean lies within that interval." in level
 
 
 def test_g2p_findings_compare_the_share_of_accuracy_kept_on_longer_words(raw_params):

@@ -119,9 +119,32 @@ def _unconverged_note(curves: Curves, task: str, schemes: dict[str, str]) -> str
             + ("its" if len(weak) == 1 else "their") + " extrapolation number says little")
 
 
+def _fmt3(iv) -> str:
+    return f"{iv.mean:.3f} [{iv.low:.3f}, {iv.high:.3f}]"
+
+
+def alibi_in_distribution(curves: Curves, task: str, schemes: dict[str, str], judge: Judge) -> str | None:
+    """ALiBi's in-distribution exact match against the controlled set's best there, tested, and
+    whether its mean lies within the best's interval (issue 20: can ALiBi, which once could not
+    see order, learn the task as well as the best scheme?). None without an ALiBi variant."""
+    if "alibi" not in schemes:
+        return None
+    inside = {s: curves[(task, v)].split_interval("in_distribution") for s, v in schemes.items()}
+    best, alibi = max(inside, key=lambda s: inside[s].mean), inside["alibi"]
+    if best == "alibi":
+        return f"In distribution ALiBi ({schemes['alibi']}) is the controlled set's best, {_fmt3(alibi)}."
+    lengths = curves[(task, schemes["alibi"])].split_lengths("in_distribution")
+    decided = judge(task, schemes["alibi"], schemes[best], lengths, "in distribution", True)
+    top = inside[best]
+    where = ("within that interval" if top.low <= alibi.mean <= top.high
+             else f"{top.low - alibi.mean:.3f} below that interval")
+    return (f"In distribution, ALiBi ({schemes['alibi']}) {_fmt3(alibi)} against the controlled set's best "
+            f"there, {schemes[best]} ({best}) {_fmt3(top)}: {decided.text()}; ALiBi's mean lies {where}.")
+
+
 def scheme_findings(curves: Curves, task: str, params: Params, judge: Judge) -> list[str]:
     """The best scheme of the controlled set beyond the training lengths, each other scheme
-    decided against it, and how many of Kazemnejad et al.'s pairs our order agrees with."""
+    decided against it, ALiBi against the best in distribution, and how many of Kazemnejad et al.'s pairs our order agrees with."""
     schemes = controlled_schemes(params)
     if len(schemes) < 2:
         return []
@@ -132,6 +155,9 @@ def scheme_findings(curves: Curves, task: str, params: Params, judge: Judge) -> 
     note = _unconverged_note(curves, task, schemes)
     out = [f"Best position scheme of the controlled set beyond the training lengths: {schemes[best]} ({best}), "
            f"{fmt(scores[best])}; its lead over each other scheme: " + "; ".join(against) + note + "."]
+    alibi = alibi_in_distribution(curves, task, schemes, judge)
+    if alibi:
+        out.append(alibi)
     found = kazemnejad_pairs(curves, task, schemes, judge)
     total = sum(len(p) for p in found.values())
     if total:
